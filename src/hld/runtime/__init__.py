@@ -1,0 +1,1 @@
+"""Shared plumbing for the shells above ``hld.core``: CLI reports, clocks, processes."""

@@ -1,0 +1,80 @@
+"""Printing lab and bench results: a table by default, or JSON / CSV rows.
+
+Rows are flat dicts with snake_case keys whose unit is a suffix (``_ns``, ``_ms``,
+``_pct``, ``_ratio`` ...). JSON output is one object ``{"name": ..., "rows": [...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TextIO
+
+from hld.runtime.commands import CLIError
+
+FORMATS = ("table", "json", "csv")
+
+Row = Mapping[str, Any]
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="output format (default: table)")
+
+
+def add_plot_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plot", metavar="FILE.png", default=None,
+                        help="also draw the result to a PNG file")
+
+
+def check_plot_path(path: str | None) -> None:
+    if path is not None and not path.lower().endswith(".png"):
+        raise CLIError(f"--plot {path!r}: the plot is written as PNG; name a file ending in .png")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        magnitude = abs(value)
+        if magnitude >= 1000:
+            return f"{value:,.0f}"
+        if magnitude >= 100:
+            return f"{value:.1f}"
+        return f"{value:.2f}" if magnitude >= 1 or value == 0 else f"{value:.3f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def emit(name: str, rows: Sequence[Row], fmt: str = "table", *, title: str | None = None,
+         columns: Iterable[str] | None = None, out: TextIO | None = None) -> None:
+    """Print ``rows`` in ``fmt``. ``columns`` fixes the order (default: first row's keys)."""
+    stream = out if out is not None else sys.stdout
+    cols = list(columns) if columns is not None else (list(rows[0]) if rows else [])
+    if fmt == "json":
+        json.dump({"name": name, "rows": [dict(r) for r in rows]}, stream)
+        stream.write("\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(stream, fieldnames=cols, extrasaction="ignore",
+                                lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(dict(row))
+    elif fmt == "table":
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title or name, title_justify="left")
+        for col in cols:
+            numeric = bool(rows) and isinstance(rows[0].get(col), int | float)
+            table.add_column(col, justify="right" if numeric else "left")
+        for row in rows:
+            table.add_row(*(_cell(row.get(col, "")) for col in cols))
+        Console(file=stream, width=max(100, sum(len(c) + 3 for c in cols))).print(table)
+    else:
+        raise CLIError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
