@@ -10,10 +10,29 @@ from collections.abc import Callable
 from typing import Any
 
 from hld.core.cache.base import Cache, CacheStatistics
+from hld.core.cache.clock import ClockCache
+from hld.core.cache.fifo import FIFOCache
+from hld.core.cache.lfu import LFUCache
+from hld.core.cache.lifo import LIFOCache
 from hld.core.cache.lru import LRUCache
+from hld.core.cache.mru import MRUCache
+from hld.core.cache.rand import RandomCache
+from hld.core.cache.s3fifo import S3FIFOCache
+from hld.core.cache.sieve import SieveCache
+from hld.core.cache.slru import SLRUCache
 
 _registry: dict[str, Callable[..., Cache[Any, Any]]] = {
     "lru": LRUCache,
+    "lfu": LFUCache,
+    "slru": SLRUCache,
+    "fifo": FIFOCache,
+    "lifo": LIFOCache,
+    "mru": MRUCache,
+    "random": RandomCache,
+    "clock": ClockCache,
+    "sieve": SieveCache,
+    "s3fifo": S3FIFOCache,
+    # W-TinyLFU ("wtinylfu") and Belady's OPT ("opt") register here.
 }
 
 POLICIES: tuple[str, ...] = tuple(_registry)
@@ -21,6 +40,8 @@ POLICIES: tuple[str, ...] = tuple(_registry)
 
 def make(name: str, capacity: int, **options: Any) -> Cache[Any, Any]:
     """Build the policy called ``name`` (case-insensitive) holding ``capacity`` entries."""
+    if not isinstance(name, str):
+        raise TypeError(f"policy name must be a str, not {type(name).__name__}")
     try:
         factory = _registry[name.lower()]
     except KeyError:
@@ -29,4 +50,19 @@ def make(name: str, capacity: int, **options: Any) -> Cache[Any, Any]:
     return factory(capacity, **options)
 
 
-__all__ = ["POLICIES", "Cache", "CacheStatistics", "LRUCache", "make"]
+__all__ = [
+    "POLICIES",
+    "Cache",
+    "CacheStatistics",
+    "ClockCache",
+    "FIFOCache",
+    "LFUCache",
+    "LIFOCache",
+    "LRUCache",
+    "MRUCache",
+    "RandomCache",
+    "S3FIFOCache",
+    "SLRUCache",
+    "SieveCache",
+    "make",
+]

@@ -6,6 +6,18 @@ the policy the key was used; ``peek`` and ``in`` look without touching recency o
 statistics. Evictions are reported to an optional ``on_evict(key, value)`` listener, which
 is how write-back caches flush dirty entries.
 
+Shared semantics, so that every policy answers the same questions the same way:
+
+* ``put`` of a key already present replaces its value and counts as a use of the key for
+  the policy (LRU moves it to the most recent end, LFU counts it, SIEVE/CLOCK set its bit,
+  FIFO leaves it in place) without touching hit/miss statistics. If the weigher gives the
+  new value a different weight, the entry is re-admitted as new: removed, then inserted
+  with evictions as needed, because a policy's bookkeeping is by entry, not by byte.
+* ``put`` of a new key evicts victims, one at a time, until the new weight fits, then
+  inserts: a policy never holds more than ``capacity`` units, even for a moment.
+* ``delete`` is the owner's decision, not the policy's: it is not counted as an eviction
+  and the listener is not called.
+
 Policies implement ``get``/``put``/``delete`` themselves rather than hooks called from a
 template method: the per-operation cost is the product, and an extra call per operation
 is a large share of it in Python.
@@ -35,6 +47,8 @@ class CacheStatistics:
     size: int
     weight: int
     capacity: int
+    #: Entries dropped because their time to live ran out (only caches with expiry).
+    expirations: int = 0
 
     @property
     def requests(self) -> int:
@@ -46,8 +60,15 @@ class CacheStatistics:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
 
+    @property
+    def miss_ratio(self) -> float:
+        """Misses over requests; 0.0 before the first request."""
+        total = self.hits + self.misses
+        return self.misses / total if total else 0.0
+
 
 def check_capacity(capacity: int) -> int:
+    """``capacity`` if it is a positive int; TypeError or ValueError saying what is wrong."""
     if isinstance(capacity, bool) or not isinstance(capacity, int):
         raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
     if capacity < 1:
@@ -104,6 +125,15 @@ class Cache(ABC, Generic[K, V]):
         return self._capacity
 
     @property
+    def on_evict(self) -> EvictionListener[K, V] | None:
+        """The eviction listener; write policies and TTL wrappers chain onto it."""
+        return self._on_evict
+
+    @on_evict.setter
+    def on_evict(self, listener: EvictionListener[K, V] | None) -> None:
+        self._on_evict = listener
+
+    @property
     def weight(self) -> int:
         """Total weight held now (equals ``len`` without a weigher)."""
         return self._weight
@@ -112,8 +142,11 @@ class Cache(ABC, Generic[K, V]):
         if self._weigher is None:
             return 1
         weight = self._weigher(key, value)
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
-            raise ValueError(f"weigher returned {weight!r} for {key!r}; it must be an int >= 0")
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise TypeError(
+                f"weigher returned {type(weight).__name__} for {key!r}; it must return an int")
+        if weight < 0:
+            raise ValueError(f"weigher returned {weight} for {key!r}; it must be >= 0")
         if weight > self._capacity:
             raise ValueError(
                 f"entry {key!r} weighs {weight}, more than the whole capacity {self._capacity}")

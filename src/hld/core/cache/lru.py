@@ -45,10 +45,13 @@ class LRUCache(Cache[K, V]):
                 return
             if self._weight >= self._capacity:
                 old_key, old_value = data.popitem(last=False)
-                self._weight -= 1
-                self._evicted(old_key, old_value)
+                # Inlined _evicted(): one call fewer on every miss of a full cache.
+                self._evictions += 1
+                if self._on_evict is not None:
+                    self._on_evict(old_key, old_value)
+            else:
+                self._weight += 1
             data[key] = value
-            self._weight += 1
             return
         weight = self._weigh(key, value)
         if key in data:
