@@ -1,0 +1,26 @@
+"""Round robin: each pick takes the next available backend in pool order.
+
+A single counter walks the candidate list modulo its length. When the list changes (a
+backend ejected, added or removed) the counter keeps running, so rotation continues
+from about where it was instead of restarting at the first backend, which would
+overload it after every change. Weights are ignored; see ``weighted`` for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hld.core.balance.base import Backend, Balancer, Request
+
+
+class RoundRobin(Balancer):
+    """Round robin over available backends, ignoring weights."""
+
+    name = "round_robin"
+    _next = 0
+
+    def _choose(self, candidates: Sequence[Backend], request: Request,
+                now: float) -> Backend:
+        i = self._next
+        self._next = i + 1
+        return candidates[i % len(candidates)]
