@@ -1,0 +1,349 @@
+"""Window TinyLFU (W-TinyLFU) cache implementation, with an adaptive window.
+
+Three regions share the capacity: a small *window* LRU that every new entry enters, and a
+*main* region run as a segmented LRU (a *probation* segment and a *protected* segment
+holding ``PROTECTED_SHARE`` of main). When the window overflows, its least recent entry
+becomes a *candidate* for main; if main is full, the candidate competes with main's
+*victim* (the least recent probation entry, or protected if probation is empty) and wins
+only if the frequency sketch (``hld.core.cache.sketch``) has seen it more often lately.
+So one-off scans pass through the window without displacing the frequent set, while the
+window still gives new and bursty keys a chance to prove themselves.
+
+No single window size suits every workload: a recency-heavy trace wants a large window
+(plain LRU is the limit), a frequency-heavy one a tiny window. The window is therefore
+resized by hill climbing on the hit ratio, as Caffeine does: every ``climb_sample``
+requests compare this sample's hit ratio with the previous one; keep moving the window in
+the same direction while it improves, reverse when it worsens, take smaller steps as it
+settles and restart with large steps when the hit ratio jumps (the workload changed).
+
+Speed: each region is an ``OrderedDict`` (C-speed move-to-end and pop-oldest) and
+``_where`` maps a key to its region, so a hit costs one lookup to find it. Entries are
+``(value, slots)``: the key's places in the sketch are computed once, when it enters, so
+the sketch update on a hit is four bytearray increments and no big-integer arithmetic.
+The climber runs only on the miss path, so hits pay nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+
+from hld.core.cache.base import Cache, EvictionListener, K, V, Weigher
+from hld.core.cache.sketch import FrequencySketch, Slots
+
+# Tunables (shares of capacity unless stated), with their reasons.
+WINDOW_SHARE = 0.01            # start like Caffeine: 1 % window, then the climber adapts it
+PROTECTED_SHARE = 0.80         # of main: protected keeps proven entries, probation the rest
+CLIMB_SAMPLE_PER_ENTRY = 2     # requests per climber sample, per unit of capacity ...
+CLIMB_SAMPLE_MIN = 1_000       # ... but enough requests for a stable hit-ratio reading
+CLIMB_STEP_SHARE = 0.0625      # first step: 6.25 % of capacity (Caffeine's choice)
+CLIMB_STEP_DECAY = 0.98        # steps shrink as the window settles
+CLIMB_RESTART_CHANGE = 0.05    # a hit-ratio jump this large means a new workload: big steps
+
+_Entry = tuple[V, Slots]
+
+
+class WTinyLFUCache(Cache[K, V]):
+    """Window TinyLFU cache implementation with a hill-climbing window."""
+
+    name = "wtinylfu"
+
+    def __init__(self, capacity: int, *, weigher: Weigher[K, V] | None = None,
+                 on_evict: EvictionListener[K, V] | None = None,
+                 window_share: float = WINDOW_SHARE, adaptive: bool = True,
+                 doorkeeper: bool = True, sample_size: int | None = None) -> None:
+        super().__init__(capacity, weigher=weigher, on_evict=on_evict)
+        if not 0.0 <= window_share <= 1.0:
+            raise ValueError(f"window_share must be within [0, 1], got {window_share}")
+        self._window: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._probation: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._protected: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._where: dict[K, OrderedDict[K, _Entry[V]]] = {}
+        self._weights: dict[K, int] | None = {} if weigher is not None else None
+        self._sketch = FrequencySketch(capacity, sample_size=sample_size,
+                                       doorkeeper=doorkeeper)
+        # Bound methods cached: they run on every request.
+        self._slots = self._sketch.slots
+        self._record = self._sketch.increment_slots
+        self._frequency = self._sketch.frequency_slots
+        self._window_weight = 0
+        self._probation_weight = 0
+        self._protected_weight = 0
+        self._window_max = 0
+        self._main_max = 0
+        self._protected_max = 0
+        self._set_window_max(max(1, round(capacity * window_share)))
+        # Hill climber state.
+        self._adaptive = adaptive
+        self._climb_sample = max(CLIMB_SAMPLE_MIN, CLIMB_SAMPLE_PER_ENTRY * capacity)
+        self._climb_at = self._climb_sample
+        self._climb_step = CLIMB_STEP_SHARE * capacity
+        self._climb_hits = 0
+        self._climb_requests = 0
+        self._climb_previous_ratio = 0.0
+
+    # -- the interface -------------------------------------------------------------
+
+    def get(self, key: K, default: V | None = None) -> V | None:
+        region = self._where.get(key)
+        if region is None:
+            self._misses += 1
+            return default
+        self._hits += 1
+        if region is self._probation:
+            entry = region.pop(key)
+            self._protected[key] = entry
+            self._where[key] = self._protected
+            weight = 1 if self._weights is None else self._weights[key]
+            self._probation_weight -= weight
+            self._protected_weight += weight
+            if self._protected_weight > self._protected_max:
+                self._demote_protected()
+        else:
+            region.move_to_end(key)
+            entry = region[key]
+        self._record(entry[1])
+        return entry[0]
+
+    def peek(self, key: K, default: V | None = None) -> V | None:
+        region = self._where.get(key)
+        return default if region is None else region[key][0]
+
+    def put(self, key: K, value: V) -> None:
+        if self._weights is not None:
+            self._put_weighted(key, value)
+            return
+        where = self._where
+        region = where.get(key)
+        if region is not None:
+            slots = region[key][1]
+            region[key] = (value, slots)
+            region.move_to_end(key)
+            self._record(slots)
+            return
+        if self._adaptive and self._hits + self._misses >= self._climb_at:
+            self._climb()
+        slots = self._slots(key)
+        self._record(slots)
+        window = self._window
+        window[key] = (value, slots)
+        where[key] = window
+        self._weight += 1
+        if len(window) <= self._window_max:
+            self._window_weight += 1
+            return
+        # The window overflowed by exactly this entry, and its oldest entry tries main:
+        # _evict_from_window and _admit unrolled for count capacity, the common case.
+        candidate, candidate_entry = window.popitem(last=False)
+        probation = self._probation
+        if self._probation_weight + self._protected_weight < self._main_max:
+            probation[candidate] = candidate_entry
+            where[candidate] = probation
+            self._probation_weight += 1
+            return
+        victims = probation or self._protected
+        if victims:
+            victim = next(iter(victims))
+            frequency = self._frequency
+            if frequency(candidate_entry[1]) > frequency(victims[victim][1]):
+                victim_entry = victims.pop(victim)
+                del where[victim]
+                probation[candidate] = candidate_entry
+                where[candidate] = probation
+                if victims is not probation:
+                    self._protected_weight -= 1
+                    self._probation_weight += 1
+                self._weight -= 1
+                self._evicted(victim, victim_entry[0])
+                return
+        del where[candidate]
+        self._weight -= 1
+        self._evicted(candidate, candidate_entry[0])
+
+    def delete(self, key: K) -> bool:
+        region = self._where.pop(key, None)
+        if region is None:
+            return False
+        del region[key]
+        weight = 1 if self._weights is None else self._weights.pop(key)
+        self._add_region_weight(region, -weight)
+        self._weight -= weight
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter([*self._window, *self._probation, *self._protected])
+
+    def clear(self) -> None:
+        super().clear()
+        self._sketch.clear()
+
+    # -- introspection (experiments and tests) ---------------------------------------
+
+    @property
+    def window_capacity(self) -> int:
+        """The window's current share of the capacity, in weight units."""
+        return self._window_max
+
+    @property
+    def sketch(self) -> FrequencySketch:
+        return self._sketch
+
+    def regions(self) -> dict[str, list[K]]:
+        """Keys per region, least recent first."""
+        return {"window": list(self._window), "probation": list(self._probation),
+                "protected": list(self._protected)}
+
+    # -- internals -------------------------------------------------------------------
+
+    def _put_weighted(self, key: K, value: V) -> None:
+        weights = self._weights
+        if weights is None:  # pragma: no cover - put() only comes here with a weigher
+            raise RuntimeError("weighted put on a cache without a weigher")
+        weight = self._weigh(key, value)
+        region = self._where.get(key)
+        if region is not None:
+            slots = region[key][1]
+            region[key] = (value, slots)
+            region.move_to_end(key)
+            self._record(slots)
+            delta = weight - weights[key]
+            weights[key] = weight
+            self._add_region_weight(region, delta)
+            self._weight += delta
+            if delta > 0:
+                self._evict_from_window()
+                while self._weight > self._capacity:
+                    self._evict_one_from_main()
+            return
+        if self._adaptive and self._hits + self._misses >= self._climb_at:
+            self._climb()
+        slots = self._slots(key)
+        self._record(slots)
+        self._window[key] = (value, slots)
+        self._where[key] = self._window
+        weights[key] = weight
+        self._window_weight += weight
+        self._weight += weight
+        if self._window_weight > self._window_max:
+            self._evict_from_window()
+
+    def _weight_of(self, key: K) -> int:
+        return 1 if self._weights is None else self._weights[key]
+
+    def _add_region_weight(self, region: OrderedDict[K, _Entry[V]], weight: int) -> None:
+        if region is self._window:
+            self._window_weight += weight
+        elif region is self._probation:
+            self._probation_weight += weight
+        else:
+            self._protected_weight += weight
+
+    def _set_window_max(self, window_max: int) -> None:
+        upper = self._capacity - 1 if self._capacity > 1 else 1
+        self._window_max = min(max(1, window_max), upper)
+        self._main_max = self._capacity - self._window_max
+        self._protected_max = int(self._main_max * PROTECTED_SHARE)
+
+    def _evict_from_window(self) -> None:
+        """Move window overflow to main, each entry through the TinyLFU admission test."""
+        window = self._window
+        while self._window_weight > self._window_max and window:
+            key, entry = window.popitem(last=False)
+            weight = self._weight_of(key)
+            self._window_weight -= weight
+            self._admit(key, entry, weight)
+
+    def _admit(self, key: K, entry: _Entry[V], weight: int) -> None:
+        """Place a candidate in probation if it fits or out-frequents main's victims."""
+        while self._probation_weight + self._protected_weight + weight > self._main_max:
+            victims = self._probation or self._protected
+            if not victims:
+                self._drop(key, entry[0], weight)
+                return
+            victim = next(iter(victims))
+            if self._frequency(entry[1]) <= self._frequency(victims[victim][1]):
+                self._drop(key, entry[0], weight)
+                return
+            self._evict_one_from_main()
+        self._probation[key] = entry
+        self._where[key] = self._probation
+        self._probation_weight += weight
+
+    def _drop(self, key: K, value: V, weight: int) -> None:
+        del self._where[key]
+        if self._weights is not None:
+            del self._weights[key]
+        self._weight -= weight
+        self._evicted(key, value)
+
+    def _evict_one_from_main(self) -> None:
+        region = self._probation or self._protected or self._window
+        key, entry = region.popitem(last=False)
+        weight = self._weight_of(key)
+        self._add_region_weight(region, -weight)
+        self._drop(key, entry[0], weight)
+
+    def _demote_protected(self) -> None:
+        protected = self._protected
+        probation = self._probation
+        while self._protected_weight > self._protected_max and protected:
+            key, entry = protected.popitem(last=False)
+            probation[key] = entry
+            self._where[key] = probation
+            weight = self._weight_of(key)
+            self._protected_weight -= weight
+            self._probation_weight += weight
+
+    def _climb(self) -> None:
+        """One hill-climbing step: resize the window by the sign of the hit-ratio change."""
+        requests = self._hits + self._misses
+        sample_requests = requests - self._climb_requests
+        ratio = (self._hits - self._climb_hits) / sample_requests if sample_requests else 0.0
+        change = ratio - self._climb_previous_ratio
+        amount = self._climb_step if change >= 0 else -self._climb_step
+        if abs(change) >= CLIMB_RESTART_CHANGE:
+            self._climb_step = CLIMB_STEP_SHARE * self._capacity * (1 if amount >= 0 else -1)
+        else:
+            self._climb_step = CLIMB_STEP_DECAY * amount
+        self._climb_previous_ratio = ratio
+        self._climb_hits = self._hits
+        self._climb_requests = requests
+        self._climb_at = requests + self._climb_sample
+        self._resize_window(int(amount))
+
+    def _resize_window(self, amount: int) -> None:
+        before = self._window_max
+        self._set_window_max(before + amount)
+        if self._window_max == before:
+            return
+        window = self._window
+        where = self._where
+        if self._window_max > before:
+            # Main shrank: its least recent entries join the window's old end.
+            while self._probation_weight + self._protected_weight > self._main_max:
+                region = self._probation or self._protected
+                key, entry = region.popitem(last=False)
+                weight = self._weight_of(key)
+                self._add_region_weight(region, -weight)
+                window[key] = entry
+                window.move_to_end(key, last=False)
+                where[key] = window
+                self._window_weight += weight
+        else:
+            # The window shrank: its least recent entries move to probation without a
+            # contest, since main grew by the same amount.
+            while self._window_weight > self._window_max and len(window) > 1:
+                key, entry = window.popitem(last=False)
+                weight = self._weight_of(key)
+                self._window_weight -= weight
+                self._probation[key] = entry
+                where[key] = self._probation
+                self._probation_weight += weight
+        if self._protected_weight > self._protected_max:
+            self._demote_protected()
