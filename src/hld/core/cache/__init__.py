@@ -20,6 +20,7 @@ from hld.core.cache.rand import RandomCache
 from hld.core.cache.s3fifo import S3FIFOCache
 from hld.core.cache.sieve import SieveCache
 from hld.core.cache.slru import SLRUCache
+from hld.core.cache.wtinylfu import WTinyLFUCache
 
 _registry: dict[str, Callable[..., Cache[Any, Any]]] = {
     "lru": LRUCache,
@@ -32,6 +33,7 @@ _registry: dict[str, Callable[..., Cache[Any, Any]]] = {
     "clock": ClockCache,
     "sieve": SieveCache,
     "s3fifo": S3FIFOCache,
+    "wtinylfu": WTinyLFUCache,
     # W-TinyLFU ("wtinylfu") and Belady's OPT ("opt") register here.
 }
 
