@@ -16,6 +16,7 @@ from hld.core.cache.lfu import LFUCache
 from hld.core.cache.lifo import LIFOCache
 from hld.core.cache.lru import LRUCache
 from hld.core.cache.mru import MRUCache
+from hld.core.cache.opt import OPTCache
 from hld.core.cache.rand import RandomCache
 from hld.core.cache.s3fifo import S3FIFOCache
 from hld.core.cache.sieve import SieveCache
@@ -34,6 +35,7 @@ _registry: dict[str, Callable[..., Cache[Any, Any]]] = {
     "sieve": SieveCache,
     "s3fifo": S3FIFOCache,
     "wtinylfu": WTinyLFUCache,
+    "opt": OPTCache,
     # W-TinyLFU ("wtinylfu") and Belady's OPT ("opt") register here.
 }
 
