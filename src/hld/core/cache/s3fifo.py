@@ -144,6 +144,11 @@ class S3FIFOCache(Cache[K, V]):
             self._drop(key, entry)
             return
 
+    def frequency(self, key: K) -> int:
+        """The resident ``key``'s capped hit counter (0 if absent); for tests and tools."""
+        entry = self._entries.get(key)
+        return 0 if entry is None else int(entry[_FREQ])
+
     def _remember(self, key: K, weight: int) -> None:
         ghost = self._ghost
         ghost[key] = weight
