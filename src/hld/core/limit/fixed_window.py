@@ -9,6 +9,7 @@ span, hence ``burst_max = 2 * limit``.
 
 from __future__ import annotations
 
+from math import floor
 from typing import Self
 
 from hld.core.limit.base import (
@@ -59,7 +60,9 @@ class FixedWindow:
         if not 0 <= cost <= COST_MAX:
             raise bad_cost(cost)
         window = self.window_s
-        index = now // window
+        # floor(now / window), not now // window: the Redis scripts compute the same
+        # expression in Lua, and the two differ in the last ulp (1.0 // 0.1 == 9.0).
+        index: float = floor(now / window)
         if index > self._index:
             self._index = index
             self._count = 0

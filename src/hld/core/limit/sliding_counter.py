@@ -12,6 +12,7 @@ the end of the previous window are under-weighted), which the lab measures.
 
 from __future__ import annotations
 
+from math import floor
 from typing import Self
 
 from hld.core.limit.base import (
@@ -67,7 +68,9 @@ class SlidingCounter:
             raise bad_cost(cost)
         window = self.window_s
         limit = self.limit
-        index = now // window
+        # floor(now / window), not now // window: the Redis scripts compute the same
+        # expression in Lua, and the two differ in the last ulp (1.0 // 0.1 == 9.0).
+        index: float = floor(now / window)
         if index > self._index:
             self._previous = self._current if index == self._index + 1.0 else 0
             self._current = 0
