@@ -110,6 +110,10 @@ class MaglevHash(Scheme):
         except IndexError:
             raise EmptyNodeSetError(self.name) from None
 
+    def table(self) -> tuple[str, ...]:
+        """The owner of every slot."""
+        return tuple(self._table)
+
     def slot_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(self._weights, 0)
         for owner in self._table:
