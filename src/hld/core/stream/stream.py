@@ -25,6 +25,15 @@ from hld.core.stream.errors import ERR_BUSYGROUP, StreamError
 from hld.core.stream.ids import ID_MAX, ID_MIN, next_add_id
 
 Fields = tuple[bytes, ...]
+
+# Approximate bytes of one entry beyond its field bytes: the ID int, the fields tuple, two
+# array slots, and a bytes header per field (measured with sys.getsizeof).
+ENTRY_BYTES_OVERHEAD = 120
+FIELD_BYTES_OVERHEAD = 33
+
+
+def entry_bytes(fields: Fields) -> int:
+    return ENTRY_BYTES_OVERHEAD + sum(FIELD_BYTES_OVERHEAD + len(f) for f in fields)
 Entry = tuple[int, Fields]
 # A history read may name an entry deleted since its delivery: its fields are None.
 MaybeEntry = tuple[int, Fields | None]
@@ -361,6 +370,8 @@ class Stream:
         self.max_deleted_id = ID_MIN
         self.entries_added = 0
         self.groups: dict[bytes, ConsumerGroup] = {}
+        # Approximate bytes held by the entries (memory accounting, INFO memory).
+        self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self._ids) - self._head
@@ -394,6 +405,7 @@ class Stream:
             raise ValueError(f"stream IDs must increase: {entry_id} after {self.last_id}")
         self._ids.append(entry_id)
         self._fields.append(fields)
+        self.nbytes += entry_bytes(fields)
         self.last_id = entry_id
         self.entries_added += 1
 
@@ -419,12 +431,15 @@ class Stream:
             index = bisect_left(ids, entry_id, self._head)
             if index < len(ids) and ids[index] == entry_id:
                 del ids[index]
-                del self._fields[index]
+                self.nbytes -= entry_bytes(self._fields.pop(index))
                 deleted += 1
                 self.max_deleted_id = max(self.max_deleted_id, entry_id)
         return deleted
 
     def _drop_head(self, count: int) -> None:
+        fields = self._fields
+        self.nbytes -= sum(entry_bytes(fields[i])
+                           for i in range(self._head, self._head + count))
         self._head += count
         head = self._head
         if head >= limits.HEAD_COMPACT_MIN and head * 2 >= len(self._ids):
