@@ -75,6 +75,9 @@ def emit(name: str, rows: Sequence[Row], fmt: str = "table", *, title: str | Non
             table.add_column(col, justify="right" if numeric else "left")
         for row in rows:
             table.add_row(*(_cell(row.get(col, "")) for col in cols))
-        Console(file=stream, width=max(100, sum(len(c) + 3 for c in cols))).print(table)
+        # Wide enough for the longest cell of each column, so values are never cut.
+        widths = [max([len(col)] + [len(_cell(row.get(col, ""))) for row in rows])
+                  for col in cols]
+        Console(file=stream, width=max(100, sum(w + 3 for w in widths) + 1)).print(table)
     else:
         raise CLIError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
