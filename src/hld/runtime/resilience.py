@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from hld.core.resilience import (
     BreakerConfig,
@@ -366,31 +366,39 @@ class AsyncBulkhead:
 
 # -- fallback ----------------------------------------------------------------------------
 
-def fallback(fb: Fallback[T]) -> Callable[[Callable[P, T]], Callable[P, T]]:
+class fallback(Generic[T]):  # noqa: N801 - used like a function: ``@fallback(fb)``
     """Return ``fb``'s value instead of raising the errors it covers (sync or async)."""
-    on = fb.on
-    handler = fb.handler
 
-    def decorate(fn: Callable[P, T]) -> Callable[P, T]:
+    def __init__(self, fb: Fallback[T]) -> None:
+        self._on = fb.on
+        self._handler = fb.handler
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, T]]
+                 ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T]) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, Any]) -> Callable[P, Any]:
+        on, handler = self._on, self._handler
         if inspect.iscoroutinefunction(fn):
-            afn = cast(Callable[P, Coroutine[Any, Any, T]], fn)
+            afn = fn
 
             @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 try:
                     return await afn(*args, **kwargs)
                 except on as exc:
                     return handler(exc)
 
-            return cast(Callable[P, T], async_wrapper)
+            return async_wrapper
 
         @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             try:
                 return fn(*args, **kwargs)
             except on as exc:
                 return handler(exc)
 
         return wrapper
-
-    return decorate
