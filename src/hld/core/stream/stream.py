@@ -116,6 +116,10 @@ class ConsumerGroup:
             insort(ids, entry_id)
         pending.consumer.pending[entry_id] = pending
 
+    def restore_pending(self, entry_id: int, pending: PendingEntry) -> None:
+        """Put back a pending entry as a snapshot recorded it (owner already restored)."""
+        self._pel_add(entry_id, pending)
+
     def _pel_remove(self, entry_id: int) -> PendingEntry:
         pending = self.pel.pop(entry_id)
         ids = self._pel_ids
