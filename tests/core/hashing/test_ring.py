@@ -94,7 +94,7 @@ class TestHashRing:
 
     def test_arc_shares_sum_to_one_and_predict_key_load(self) -> None:
         ring = HashRing([f"n{i}" for i in range(5)], vnodes=50)
-        shares = ring.shares()
+        shares = ring.arc_shares()
         assert sum(shares.values()) == pytest.approx(1.0)
         keys = sample_keys(20000, seed=5)
         placed = ring.place_all(keys)
@@ -113,7 +113,7 @@ class TestHashRing:
         nodes = [f"n{i}" for i in range(10)]
 
         def spread(vnodes: int) -> float:
-            shares = HashRing(nodes, vnodes=vnodes).shares().values()
+            shares = HashRing(nodes, vnodes=vnodes).arc_shares().values()
             return max(shares) / min(shares)
 
         assert spread(1000) < spread(100) < spread(1)

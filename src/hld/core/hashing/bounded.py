@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable
+from typing import Self
 
 from hld.core.hashing.base import (
     ASSIGNED_KEYS_MAX,
@@ -119,6 +120,16 @@ class BoundedLoadRing(HashRing):
             if load[owner] < math.ceil(scale * weights[owner]):
                 return owner
         raise AssertionError("bounded: no node below capacity; capacities must exceed load")
+
+    def copy(self) -> Self:
+        twin = super().copy()
+        twin._assigned = dict(self._assigned)
+        twin._load = dict(self._load)
+        return twin
+
+    def shares(self) -> dict[str, float] | None:
+        """None: where keys go depends on the load, not on arcs alone."""
+        return None
 
     def place_all(self, keys: Iterable[Key]) -> list[str]:
         fresh = BoundedLoadRing(self._weights, vnodes=self._vnodes, balance_factor=self._factor)

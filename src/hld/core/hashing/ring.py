@@ -24,9 +24,11 @@ are hashed as UTF-8, so they land where those clients put them; ``bytes`` are ha
 
 from __future__ import annotations
 
+import copy
 import math
 from bisect import bisect_right
 from hashlib import md5
+from typing import Self
 from zlib import crc32
 
 from hld.core.hashing._hashes import ketama_points, label_hash32
@@ -110,13 +112,26 @@ class HashRing(Scheme):
         if self._owners:
             self._owners.append(self._owners[0])
 
+    def copy(self) -> Self:
+        # The sorted lists are replaced, never mutated, on rebuild, so a copy may share
+        # them; only the containers that change in place are duplicated. This keeps "what
+        # if" questions on 100k-point rings cheap.
+        twin = copy.copy(self)
+        twin._weights = dict(self._weights)
+        twin._point_cache = {node: list(points) for node, points in self._point_cache.items()}
+        return twin
+
     # -- inspection ----------------------------------------------------------------------
 
     def points(self) -> list[tuple[int, str]]:
         """(point, owner) pairs in ring order."""
         return list(zip(self._points, self._owners, strict=False))
 
-    def shares(self) -> dict[str, float]:
+    def shares(self) -> dict[str, float] | None:
+        """Each node's share of the key space: its arcs (see ``arc_shares``)."""
+        return self.arc_shares()
+
+    def arc_shares(self) -> dict[str, float]:
         """Exact fraction of the circle each node owns (the arc before each of its points)."""
         owned = dict.fromkeys(self._weights, 0)
         points = self._points
