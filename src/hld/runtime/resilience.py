@@ -80,7 +80,13 @@ def check_deadline(clock: Clock = time.monotonic) -> None:
 
 
 class deadline:  # noqa: N801 - used like a function: ``with deadline(2.0):``
-    """Scope a deadline: min(parent, now + timeout_s); refuses to start if already past."""
+    """Scope a deadline: min(parent, now + timeout_s); refuses to start if already past.
+
+    ``with`` only propagates the deadline (code inside checks it cooperatively, as
+    ``@retry`` and ``AsyncBulkhead`` do). ``async with`` also cancels the body when the
+    budget runs out: the remaining time is read from ``clock`` on entry and handed to
+    the event loop's timer, so a manual clock decides the budget, the loop the wait.
+    """
 
     def __init__(self, timeout_s: float | None = None, *, at: Deadline | None = None,
                  clock: Clock = time.monotonic) -> None:
@@ -172,7 +178,7 @@ class Breaker:
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 start = clock()
-                if not core.try_acquire(start):
+                if not core.closed and not core.try_acquire(start):
                     raise self._refused()
                 try:
                     result = await afn(*args, **kwargs)
@@ -188,7 +194,7 @@ class Breaker:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             start = clock()
-            if not core.try_acquire(start):
+            if not core.closed and not core.try_acquire(start):
                 raise self._refused()
             try:
                 result = fn(*args, **kwargs)

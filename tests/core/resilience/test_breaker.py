@@ -398,6 +398,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def same_state(self) -> None:
         if self.real is not None and self.model is not None:
             assert self.real.state is self.model.state
+            assert self.real.closed == (self.model.state is State.CLOSED)
 
     @invariant()
     def probes_in_flight_never_exceed_the_limit(self) -> None:

@@ -168,6 +168,9 @@ class CircuitBreaker:
         self._min_calls = config.effective_minimum_calls
         self._probes = config.half_open_probes
         self._state = CLOSED
+        # Mirrors ``state is CLOSED`` as a plain attribute, so a shell's hot path can skip
+        # try_acquire with one attribute read (try_acquire always admits while closed).
+        self.closed = True
         self._open_until_s = 0.0
         # Half-open bookkeeping: admitted >= completed always; in flight = the difference.
         self._probes_admitted = 0
@@ -266,6 +269,7 @@ class CircuitBreaker:
         if target is CLOSED or source is CLOSED:
             self._window.clear()
         self._state = target
+        self.closed = target is CLOSED
         self._transitions_total += 1
         event = StateChange(now, source, target, trigger)
         if len(self._events) == self._events.maxlen:
