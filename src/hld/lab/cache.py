@@ -194,6 +194,30 @@ def run_experiment(sources: list[tuple[str, Sequence[int], list[int]]], policies
     return rows
 
 
+def pivot_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per (workload, size): each policy's hit ratio, and the best online policy."""
+    policies = list(dict.fromkeys(row["policy"] for row in rows))
+    table: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        line = table.setdefault((row["workload"], row["size"]),
+                                {"workload": row["workload"], "size": row["size"]})
+        line[row["policy"]] = row["hit_ratio_pct"]
+    online = [policy for policy in policies if policy != "opt"]
+    columns = ["workload", "size", *policies]
+    if len(online) > 1:
+        columns.append("best_online")
+        for line in table.values():
+            line["best_online"] = max(online, key=lambda policy: line[policy])
+    return list(table.values()), columns
+
+
+def requests_note(rows: list[dict[str, Any]]) -> str:
+    counts = sorted({row["requests"] for row in rows})
+    if len(counts) == 1:
+        return f"{counts[0]:,} requests"
+    return f"{counts[0]:,} to {counts[-1]:,} requests"
+
+
 def plot(rows: list[dict[str, Any]], path: str) -> None:
     """Hit ratio against cache size, one line per policy, one panel per workload."""
     import matplotlib
@@ -254,8 +278,15 @@ def run(args: argparse.Namespace) -> int:
             sources.append((name, traces.workload(name, requests, args.seed),
                             sizes or list(spec.sizes)))
     rows = run_experiment(sources, policies, args.seed)
-    emit(NAME, rows, args.format, columns=COLUMNS,
-         title="cache hit ratios (get, then put on a miss)")
+    if args.format == "table":
+        # For reading, one line per workload and size with the policies side by side;
+        # json and csv keep the flat rows.
+        pivot, columns = pivot_rows(rows)
+        emit(NAME, pivot, "table", columns=columns,
+             title=f"hit ratio % per policy (get, then put on a miss; {requests_note(rows)})"
+                   + ("; opt = Belady's upper bound" if "opt" in policies else ""))
+    else:
+        emit(NAME, rows, args.format, columns=COLUMNS)
     if args.plot:
         plot(rows, args.plot)
     return 0
