@@ -16,8 +16,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from hld.core.cache import Cache, make
 
-KEYS = st.integers(min_value=0, max_value=9)
+KEYS = st.integers(min_value=0, max_value=12)
 VALUES = st.integers(min_value=0, max_value=99)
+# A larger small queue than the default 10%, so that S holds several entries at the
+# capacities hypothesis explores.
+S3FIFO_SMALL_RATIO = 0.3
 SETTINGS = settings(max_examples=30, stateful_step_count=30, deadline=None)
 
 
@@ -169,11 +172,95 @@ class SieveModel(Model):
         return self.hand
 
 
+class SLRUModel(Model):
+    """order: probation, least recent first; protected: the same for the other segment."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.protected: list[Any] = []
+        self.protected_capacity = int(capacity * 0.8)
+
+    def used(self, key: Any) -> None:
+        if key in self.protected:
+            self.protected.remove(key)
+        else:
+            self.order.remove(key)
+        self.protected.append(key)
+        while len(self.protected) > self.protected_capacity:
+            self.order.append(self.protected.pop(0))
+
+    def forget(self, key: Any) -> None:
+        del self.values[key]
+        (self.protected if key in self.protected else self.order).remove(key)
+
+    def victim(self) -> Any:
+        return self.order[0] if self.order else self.protected[0]
+
+
+class S3FIFOModel(Model):
+    """order: S, oldest first; main: M, oldest first; ghost: G, oldest first."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.small_capacity = max(1, int(capacity * S3FIFO_SMALL_RATIO))
+        self.ghost_capacity = max(1, capacity - self.small_capacity)
+        self.main: list[Any] = []
+        self.ghost: list[Any] = []
+        self.freq: dict[Any, int] = {}
+
+    def used(self, key: Any) -> None:
+        self.freq[key] = min(self.freq[key] + 1, 3)
+
+    def put(self, key: Any, value: Any) -> None:
+        if key in self.values:
+            self.values[key] = value
+            self.used(key)
+            return
+        returning = key in self.ghost
+        if returning:
+            self.ghost.remove(key)
+        while len(self.values) >= self.capacity:
+            self.evict()
+        self.values[key] = value
+        self.freq[key] = 0
+        (self.main if returning else self.order).append(key)
+
+    def evict(self) -> None:
+        if self.order and (len(self.order) >= self.small_capacity or not self.main):
+            while self.order:
+                key = self.order.pop(0)
+                if self.freq[key] >= 2:
+                    self.freq[key] = 0
+                    self.main.append(key)
+                    continue
+                self.ghost.append(key)
+                del self.ghost[:-self.ghost_capacity]
+                self.drop(key)
+                return
+        while True:
+            key = self.main.pop(0)
+            if self.freq[key]:
+                self.freq[key] -= 1
+                self.main.append(key)
+                continue
+            self.drop(key)
+            return
+
+    def drop(self, key: Any) -> None:
+        del self.values[key], self.freq[key]
+        self.evicted.append(key)
+
+    def forget(self, key: Any) -> None:
+        del self.values[key], self.freq[key]
+        (self.order if key in self.order else self.main).remove(key)
+
+
 class PolicyMachine(RuleBasedStateMachine):
     """Drives one policy and its model with the same operations and compares them."""
 
     policy: ClassVar[str]
     model_class: ClassVar[type[Model]]
+    options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -181,9 +268,9 @@ class PolicyMachine(RuleBasedStateMachine):
         self.model: Model = self.model_class(1)
         self.evicted: list[Any] = []
 
-    @initialize(capacity=st.integers(min_value=1, max_value=5))
+    @initialize(capacity=st.integers(min_value=1, max_value=12))
     def create(self, capacity: int) -> None:
-        self.cache = make(self.policy, capacity,
+        self.cache = make(self.policy, capacity, **self.options,
                           on_evict=lambda k, _v: self.evicted.append(k))
         self.model = self.model_class(capacity)
 
@@ -244,8 +331,21 @@ class SieveMachine(PolicyMachine):
     model_class = SieveModel
 
 
+class SLRUMachine(PolicyMachine):
+    policy = "slru"
+    model_class = SLRUModel
+
+
+class S3FIFOMachine(PolicyMachine):
+    policy = "s3fifo"
+    model_class = S3FIFOModel
+    options: ClassVar[dict[str, Any]] = {"small_ratio": S3FIFO_SMALL_RATIO}
+
+
 TestLRUAgainstModel = SETTINGS(LRUMachine).TestCase
 TestFIFOAgainstModel = SETTINGS(FIFOMachine).TestCase
 TestLFUAgainstModel = SETTINGS(LFUMachine).TestCase
 TestClockAgainstModel = SETTINGS(ClockMachine).TestCase
 TestSieveAgainstModel = SETTINGS(SieveMachine).TestCase
+TestSLRUAgainstModel = SETTINGS(SLRUMachine).TestCase
+TestS3FIFOAgainstModel = SETTINGS(S3FIFOMachine).TestCase

@@ -51,7 +51,21 @@ class LFUCache(Cache[K, V]):
             self._misses += 1
             return default
         self._hits += 1
-        self._use(key, entry)
+        # _use() inlined: a hit is the commonest operation.
+        node = entry[_NODE]
+        higher = node[_NEXT]
+        frequency = node[_FREQ] + 1
+        if higher[_FREQ] != frequency:
+            higher = [node, higher, frequency, OrderedDict()]
+            node[_NEXT][_PREV] = higher
+            node[_NEXT] = higher
+        keys = node[_KEYS]
+        del keys[key]
+        if not keys:
+            node[_PREV][_NEXT] = higher
+            higher[_PREV] = node[_PREV]
+        higher[_KEYS][key] = None
+        entry[_NODE] = higher
         value: V = entry[_VALUE]
         return value
 
