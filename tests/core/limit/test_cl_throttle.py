@@ -10,8 +10,10 @@ partial millisecond is left; retry is -1 when allowed or when the quantity can n
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from hld.core.limit import cl_throttle
+from hld.core.limit import GCRA, cl_throttle
 from hld.core.limit.gcra import Throttle
 
 S = 1_000_000_000
@@ -102,3 +104,26 @@ def test_bad_arguments_name_the_argument(args: tuple[int, int, int, int], name: 
     max_burst, count, period, quantity = args
     with pytest.raises(ValueError, match=name):
         cl_throttle(None, 0, max_burst, count, period, quantity=quantity)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    count=st.sampled_from([1, 2, 4, 5, 10, 20]),
+    period_s=st.sampled_from([1, 2, 5, 10, 60]),
+    max_burst=st.integers(min_value=0, max_value=6),
+    steps=st.lists(st.tuples(st.integers(min_value=0, max_value=4000),
+                             st.integers(min_value=0, max_value=4)), max_size=40),
+)
+def test_float_gcra_agrees_with_cl_throttle(count: int, period_s: int, max_burst: int,
+                                            steps: list[tuple[int, int]]) -> None:
+    """GCRA(rate = count / period, burst = max_burst + 1) makes the same calls."""
+    limiter = GCRA(count / period_s, max_burst + 1)
+    tat: int | None = None
+    now_ms = 0
+    for step_ms, quantity in steps:
+        now_ms += step_ms
+        exact = cl_throttle(tat, now_ms * MS, max_burst, count, period_s, quantity=quantity)
+        tat = exact.tat_ns if exact.ttl_ns > 0 else None
+        verdict = limiter.allow(now_ms / 1000, quantity)
+        assert (verdict.allowed, verdict.remaining) == (not exact.limited, exact.remaining)
+        assert verdict.reset_after_s == pytest.approx(exact.reset_after_ns / S, abs=1e-6)

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from hld.core.limit import ALGORITHMS, Limiter, make
+from hld.core.limit import ALGORITHMS, Decision, KeyedLimiter, Limiter, make
 
 RATE_PER_S = 10.0
 BURST = 5
@@ -183,6 +183,52 @@ class TestGCRA(LimiterContract):
     algorithm = "gcra"
 
 
+class OneKeyOfMany:
+    """A keyed limiter seen through one key, among other keys' traffic, as a Limiter."""
+
+    def __init__(self, keyed: KeyedLimiter[str]) -> None:
+        self.keyed = keyed
+        proto = keyed.prototype
+        self.name, self.limit = proto.name, proto.limit
+        self.rate_per_s, self.burst_max = proto.rate_per_s, proto.burst_max
+        self.horizon_s = proto.horizon_s
+
+    def allow(self, now: float, cost: int = 1) -> Decision:
+        self.keyed.allow("noise", now)  # another key's traffic never leaks into ours
+        return self.keyed.allow("me", now, cost)
+
+    def fresh(self) -> OneKeyOfMany:
+        return OneKeyOfMany(KeyedLimiter(self.keyed.prototype.fresh(), max_keys=4))
+
+    def reset_at(self) -> float:
+        limiter = self.keyed.peek("me")
+        return limiter.reset_at() if limiter is not None else -math.inf
+
+    def __repr__(self) -> str:
+        return f"OneKeyOfMany({self.keyed!r})"
+
+
+class KeyedContract(LimiterContract):
+    def make(self, rate_per_s: float = RATE_PER_S, burst: int = BURST) -> Limiter:
+        return OneKeyOfMany(KeyedLimiter(make(self.algorithm, rate_per_s, burst), max_keys=4))
+
+    def test_repr_names_the_algorithm_configuration(self) -> None:
+        assert "KeyedLimiter" in repr(self.make())
+
+
+class TestKeyedGCRA(KeyedContract):
+    algorithm = "gcra"
+
+
+class TestKeyedSlidingLog(KeyedContract):
+    algorithm = "sliding_log"
+
+
+class TestKeyedFixedWindow(KeyedContract):
+    algorithm = "fixed_window"
+
+
 def test_every_algorithm_has_a_contract_class() -> None:
-    covered = {cls.algorithm for cls in LimiterContract.__subclasses__()}
+    covered = {cls.algorithm for cls in LimiterContract.__subclasses__()
+               if cls is not KeyedContract}
     assert covered == set(ALGORITHMS)
