@@ -19,6 +19,7 @@ from hld.core.resilience import (
     ExponentialBackoff,
     Fallback,
     NoBackoff,
+    ResilienceConfigError,
     RetryBudget,
     RetryBudgetExhausted,
     RetryPolicy,
@@ -247,6 +248,19 @@ def test_async_retry_uses_the_injected_sleep() -> None:
 
     assert asyncio.run(call()) == 4
     assert clock.slept == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("bad", [(), ("ConnectionError",), [ConnectionError], (int,)])
+def test_retry_refuses_bad_error_lists_when_decorating(bad: object) -> None:
+    with pytest.raises(ResilienceConfigError, match="retry_on"):
+        retry(RetryPolicy(NoBackoff()), retry_on=bad)  # type: ignore[arg-type]
+
+
+def test_bad_wrapper_settings_are_refused() -> None:
+    with pytest.raises(ResilienceConfigError, match="ignore_on"):
+        Breaker(ignore_on=(KeyError, "x"))  # type: ignore[arg-type]
+    with pytest.raises(ResilienceConfigError, match="max_wait_s"):
+        AsyncBulkhead(1, 1, max_wait_s=-1.0)
 
 
 # -- deadlines ---------------------------------------------------------------------------

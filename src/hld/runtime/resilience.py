@@ -59,6 +59,14 @@ ExcTypes = tuple[type[BaseException], ...]
 _DEADLINE: ContextVar[Deadline | None] = ContextVar("hld_deadline", default=None)
 
 
+def _exception_types(name: str, types: ExcTypes) -> ExcTypes:
+    """Refuse at decoration time what ``except`` would only refuse at the first failure."""
+    if not isinstance(types, tuple) or not all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in types):
+        raise ResilienceConfigError(f"{name} must be a tuple of exception classes, got {types!r}")
+    return types
+
+
 # -- deadlines ---------------------------------------------------------------------------
 
 def current_deadline() -> Deadline | None:
@@ -155,8 +163,8 @@ class Breaker:
                  failure_on: ExcTypes = (Exception,), ignore_on: ExcTypes = ()) -> None:
         self.core = CircuitBreaker(config)
         self._clock = clock
-        self._failure_on = failure_on
-        self._ignore_on = ignore_on
+        self._failure_on = _exception_types("failure_on", failure_on)
+        self._ignore_on = _exception_types("ignore_on", ignore_on)
 
     def _refused(self) -> CircuitOpenError:
         core = self.core
@@ -238,6 +246,9 @@ def retry(policy: RetryPolicy, budget: RetryBudget | None = None, *,
     allow. The last error propagates when attempts are spent; ``RetryBudgetExhausted``
     (from the last error) when the budget is; ``DeadlineExceeded`` when the next attempt
     could not start before the current deadline."""
+    retry_on = _exception_types("retry_on", retry_on)
+    if not retry_on:
+        raise ResilienceConfigError("retry_on is empty: nothing would ever be retried")
     rand = rng if rng is not None else random.Random()
     first_delay_s = policy.backoff.base_s
 
@@ -318,7 +329,7 @@ class AsyncBulkhead:
     def __init__(self, max_concurrent: int, max_queued: int = 0, *,
                  max_wait_s: float | None = None, clock: Clock = time.monotonic) -> None:
         if max_wait_s is not None and not max_wait_s >= 0:
-            raise ValueError(f"max_wait_s must be >= 0 or None, got {max_wait_s}")
+            raise ResilienceConfigError(f"max_wait_s must be >= 0 or None, got {max_wait_s}")
         self.core = Bulkhead(max_concurrent, max_queued)
         self._max_wait_s = max_wait_s
         self._clock = clock

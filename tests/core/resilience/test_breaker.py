@@ -225,9 +225,13 @@ class TestTimeWindowBreaker(BreakerContract):
 
 
 def test_every_transition_in_the_table_is_documented() -> None:
+    """The Markdown table and the class docstring are both rendered from TRANSITIONS."""
     doc = transitions_markdown()
     for (source, trigger), target in TRANSITIONS.items():
-        assert f"| {source.value} | {trigger.value} | {target.value} |" in doc
+        row = f"| {source.value} | {trigger.value} | {target.value} |"
+        assert row in doc
+        assert row in (CircuitBreaker.__doc__ or "")
+    assert doc.count("\n") == len(TRANSITIONS) + 1
 
 
 @pytest.mark.parametrize(("state", "trigger"), [

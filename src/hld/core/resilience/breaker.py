@@ -153,7 +153,11 @@ def _rate_pct(part: int, whole: int) -> float:
 
 
 class CircuitBreaker:
-    """Closed / open / half-open circuit breaker over a count or time window."""
+    """Closed / open / half-open circuit breaker over a count or time window.
+
+    Listeners run synchronously after the state has changed; one that raises skips the
+    rest and its exception reaches the caller of the method that caused the transition.
+    """
 
     def __init__(self, config: BreakerConfig | None = None, *,
                  listeners: tuple[Listener, ...] = ()) -> None:
@@ -346,3 +350,8 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(state={self._state.value}, window={self.config.window})"
+
+
+# The documented transitions are rendered from the table itself (help(CircuitBreaker)).
+_TABLE_DOC = "\n".join(f"    {line}" for line in transitions_markdown().splitlines())
+CircuitBreaker.__doc__ = f"{(CircuitBreaker.__doc__ or '').rstrip()}\n\n    Transitions:\n\n{_TABLE_DOC}"
