@@ -354,4 +354,5 @@ class CircuitBreaker:
 
 # The documented transitions are rendered from the table itself (help(CircuitBreaker)).
 _TABLE_DOC = "\n".join(f"    {line}" for line in transitions_markdown().splitlines())
-CircuitBreaker.__doc__ = f"{(CircuitBreaker.__doc__ or '').rstrip()}\n\n    Transitions:\n\n{_TABLE_DOC}"
+_CLASS_DOC = (CircuitBreaker.__doc__ or "").rstrip()
+CircuitBreaker.__doc__ = f"{_CLASS_DOC}\n\n    Transitions:\n\n{_TABLE_DOC}"
