@@ -317,6 +317,8 @@ class ConsumerGroup:
 
         At most ``count * AUTOCLAIM_ATTEMPTS_FACTOR`` PEL entries are examined, so one
         call is bounded however long the PEL; the returned cursor resumes the scan.
+        Entries found deleted are dropped from the PEL, reported, and count against
+        ``count`` (Redis 7.0's behaviour).
         """
         consumer = self.consumer(consumer_name, now_ms)
         attempts = count * limits.AUTOCLAIM_ATTEMPTS_FACTOR
@@ -333,6 +335,7 @@ class ConsumerGroup:
                 next_state(Delivery.PENDING, Event.DROP)
                 self._pel_remove(entry_id)  # the array shifts: index now names the next
                 deleted.append(entry_id)
+                count -= 1  # as Redis 7.0 does: a deleted entry uses up the COUNT too
                 continue
             index += 1
             pending = self.pel[entry_id]
