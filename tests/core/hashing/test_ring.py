@@ -3,6 +3,7 @@ comparison against a naive linear-scan ring."""
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Iterable
 
@@ -13,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from uhashring import HashRing as PeerRing
 
 from hld.core.hashing import EmptyNodeSetError, HashRing, KetamaRing, Md5Ring
-from hld.core.hashing._hashes import label_hash32
+from hld.core.hashing._hashes import label_hash32, md5
 from tests.core.hashing.contract import sample_keys
 
 KEYS = sample_keys(6000, seed=3)
@@ -227,3 +228,8 @@ class RingMachine(RuleBasedStateMachine):
 RingMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=20,
                                          deadline=None)
 TestRingMachine = RingMachine.TestCase
+
+
+@pytest.mark.parametrize("data", [b"", b"a", b"key:1", "clé".encode(), bytes(range(256)) * 3])
+def test_the_md5_in_use_computes_the_standard_digest(data: bytes) -> None:
+    assert md5(data).digest() == hashlib.md5(data).digest()  # noqa: S324 - a checksum here

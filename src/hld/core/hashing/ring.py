@@ -27,11 +27,10 @@ from __future__ import annotations
 import copy
 import math
 from bisect import bisect_right
-from hashlib import md5
 from typing import Self
 from zlib import crc32
 
-from hld.core.hashing._hashes import ketama_points, label_hash32
+from hld.core.hashing._hashes import first_u32_le, ketama_points, label_hash32, md5
 from hld.core.hashing.base import (
     RING_POINTS_MAX,
     VNODES_MAX,
@@ -168,15 +167,15 @@ class Md5Ring(HashRing):
     def lookup(self, key: Key) -> str:
         try:
             return self._owners[bisect_right(self._points, int.from_bytes(
-                md5(key.encode() if key.__class__ is str else key).digest(), "big"))]  # type: ignore[arg-type]  # noqa: S324
+                md5(key.encode() if key.__class__ is str else key).digest(), "big"))]  # type: ignore[arg-type]
         except IndexError:
             raise EmptyNodeSetError(self.name) from None
 
     def key_point(self, key: Key) -> int:
-        return int.from_bytes(md5(key.encode() if isinstance(key, str) else key).digest(), "big")  # noqa: S324
+        return int.from_bytes(md5(key.encode() if isinstance(key, str) else key).digest(), "big")
 
     def _label_points(self, node: str, index: int) -> list[int]:
-        return [int.from_bytes(md5(f"{node}-{index}".encode()).digest(), "big")]  # noqa: S324
+        return [int.from_bytes(md5(f"{node}-{index}".encode()).digest(), "big")]
 
 
 class KetamaRing(HashRing):
@@ -191,14 +190,13 @@ class KetamaRing(HashRing):
 
     def lookup(self, key: Key) -> str:
         try:
-            return self._owners[bisect_right(self._points, int.from_bytes(
-                md5(key.encode() if key.__class__ is str else key).digest()[:4], "little"))]  # type: ignore[arg-type]  # noqa: S324
+            return self._owners[bisect_right(self._points, first_u32_le(
+                md5(key.encode() if key.__class__ is str else key).digest())[0])]  # type: ignore[arg-type]
         except IndexError:
             raise EmptyNodeSetError(self.name) from None
 
     def key_point(self, key: Key) -> int:
-        return int.from_bytes(md5(key.encode() if isinstance(key, str) else key).digest()[:4],  # noqa: S324
-                              "little")
+        return first_u32_le(md5(key.encode() if isinstance(key, str) else key).digest())[0]
 
     def _point_count(self, node: str) -> int:
         # ketama shares vnodes * len(nodes) labels out in proportion to weight, rounding
