@@ -1,0 +1,803 @@
+"""The proxy: client connections, request exchanges with upstreams, and their framing.
+
+``ClientConnection`` parses requests with llhttp, refuses what ``http.check_head``
+refuses, buffers a bounded body and hands each complete request to an ``Exchange``, one
+at a time (pipelined requests wait in a bounded queue, so responses leave in order).
+
+``Exchange`` runs one request to completion by callbacks, not coroutines: admission
+(route policies in ``policy.py``), the balancer's pick, the upstream breaker and
+bulkhead, an idle pooled connection, the write, then the response streamed back chunk
+by chunk as the upstream parser produces it (which is what lets Server-Sent Events
+through unbuffered). A failure before any response byte reached the client may be
+retried on another server with jittered backoff, when the request is idempotent, the
+body was never sent, attempts and the retry budget allow, and the deadline leaves time.
+
+Timeouts of idle, slow-header and slow-body clients are enforced by one sweep per second
+over all connections (``Gateway.sweep``) instead of a timer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from hld.core.balance import Backend, NoBackendAvailable, Request
+from hld.core.resilience import DEADLINE_HEADER, Deadline, DeadlineHeaderError
+from hld.gateway import limits
+from hld.gateway.http import (
+    HOP_BY_HOP,
+    Refusal,
+    RequestHead,
+    check_head,
+    error_response,
+    status_line,
+)
+from hld.gateway.upstream import UpstreamConnection, UpstreamPool
+
+if TYPE_CHECKING:
+    from hld.gateway.server import Gateway, RouteRuntime
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+COMPRESSIBLE = (b"text/", b"application/json", b"application/javascript",
+                b"application/xml", b"image/svg+xml")
+GZIP_BYTES_MIN = 1024
+
+# Connection states the sweep looks at.
+HEAD, BODY, BUSY, IDLE = range(4)
+
+
+class _Refused(Exception):  # noqa: N818 - control flow out of llhttp callbacks
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client's connection: parse, check, queue and answer requests in order."""
+
+    def __init__(self, gateway: Gateway, tls: bool = False) -> None:
+        self.gateway = gateway
+        self.tls = tls
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = ""
+        self.state = HEAD
+        self.since = 0.0
+        self.body_last = 0.0
+        self.target = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        self.body: list[bytes] = []
+        self.body_bytes = 0
+        self.head: RequestHead | None = None
+        self.pending: deque[tuple[RequestHead, bytes]] = deque()
+        self.exchange: Exchange | None = None
+        self.reading_paused = False
+        self.writing_paused = False
+        self.closing = False
+        self.tunnel: UpstreamConnection | None = None
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment] # uvloop's is no subclass
+        peer = transport.get_extra_info("peername")
+        self.peer = peer[0] if isinstance(peer, tuple) else "unix"
+        self.since = self.gateway.loop_time()
+        if not self.gateway.register(self):
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.gateway.unregister(self)
+        if self.exchange is not None:
+            self.exchange.on_client_lost()
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            if self.tunnel.transport is not None:
+                self.tunnel.transport.write(data)
+            return
+        try:
+            self.parser.feed_data(data)
+        except _Refused as exc:
+            self.refuse(exc.refusal)
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self.upgrade_pending = data[offset:]
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Refused):
+                self.refuse(cause.refusal)
+            else:
+                self.refuse(Refusal(400, "malformed request"))
+        except httptools.HttpParserError as exc:
+            self.refuse(Refusal(400, f"malformed request: {_parser_message(exc)}"))
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if self.exchange is not None:
+            self.exchange.pause_upstream()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.exchange is not None:
+            self.exchange.resume_upstream()
+
+    # -- llhttp callbacks ----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.state = HEAD
+        self.since = self.gateway.loop_time()
+        self.target = b""
+        self.headers = []
+        self.header_bytes = 0
+        self.body = []
+        self.body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.target += url
+        if len(self.target) > limits.URI_BYTES_MAX:
+            raise _Refused(Refusal(414, f"request target longer than {limits.URI_BYTES_MAX} "
+                                        "bytes"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value) + 4
+        self.headers.append((name.lower(), value))
+        if self.header_bytes > limits.HEADER_BYTES_MAX:
+            raise _Refused(Refusal(431, f"header fields larger than {limits.HEADER_BYTES_MAX} "
+                                        "bytes"))
+        if len(self.headers) > limits.HEADER_COUNT_MAX:
+            raise _Refused(Refusal(431, f"more than {limits.HEADER_COUNT_MAX} header fields"))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        head = RequestHead(parser.get_method(), self.target, parser.get_http_version(),
+                           self.headers, self.header_bytes)
+        head.keep_alive = parser.should_keep_alive()
+        refusal = check_head(head)
+        if refusal is not None:
+            raise _Refused(refusal)
+        self.head = head
+        if head.chunked or head.content_length:
+            self.state = BODY
+            self.body_last = self.since = self.gateway.loop_time()
+            if head.expect_continue and self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        if self.body_bytes > limits.BODY_BYTES_MAX:
+            raise _Refused(Refusal(413, f"body larger than {limits.BODY_BYTES_MAX} bytes"))
+        self.body.append(body)
+        self.body_last = self.gateway.loop_time()
+
+    def on_message_complete(self) -> None:
+        head = self.head
+        if head is None:
+            return
+        self.head = None
+        body = b"".join(self.body)
+        self.body = []
+        if head.upgrade == b"websocket" and self.parser.should_upgrade():
+            # The parser raises HttpParserUpgrade right after this callback; the bytes
+            # that follow belong to the tunnel.
+            self.upgrade_pending = b""
+        if self.exchange is None and not self.pending:
+            self.start(head, body)
+        else:
+            self.pending.append((head, body))
+            if len(self.pending) >= limits.PIPELINE_DEPTH_MAX and self.transport is not None:
+                self.transport.pause_reading()
+                self.reading_paused = True
+
+    # -- requests ------------------------------------------------------------------------
+
+    upgrade_pending: bytes = b""
+
+    def start(self, head: RequestHead, body: bytes) -> None:
+        self.state = BUSY
+        self.since = self.gateway.loop_time()
+        exchange = Exchange(self, head, body)
+        self.exchange = exchange
+        exchange.start()
+
+    def finished(self, exchange: Exchange, keep_alive: bool) -> None:
+        """The exchange wrote its whole response; go on with the next request."""
+        if self.exchange is not exchange:
+            return
+        self.exchange = None
+        if not keep_alive or self.closing:
+            self.close()
+            return
+        if self.pending:
+            head, body = self.pending.popleft()
+            if self.reading_paused and self.transport is not None:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            self.start(head, body)
+            return
+        self.state = IDLE
+        self.since = self.gateway.loop_time()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(data)
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Answer a request the gateway will not forward, then usually close."""
+        request_id = self.gateway.new_request_id()
+        self.gateway.metrics.refused(refusal.status)
+        self.gateway.log_refusal(self.peer, refusal, request_id)
+        if self.exchange is None:
+            self.write(error_response(refusal.status, refusal.message, request_id,
+                                      close=refusal.close))
+            if refusal.close:
+                self.close()
+        else:
+            # A response is still in progress: the refusal must not overtake it.
+            self.closing = True
+
+    def timed_out(self, what: str) -> None:
+        if self.exchange is None:
+            self.write(error_response(408, f"{what} took too long", self.gateway.new_request_id(),
+                                      close=True))
+        self.close()
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def start_tunnel(self, upstream: UpstreamConnection, early: bytes) -> None:
+        """After a 101 answer: splice bytes both ways until either side closes."""
+        self.tunnel = upstream
+        self.state = BUSY
+        if self.upgrade_pending and upstream.transport is not None:
+            upstream.transport.write(self.upgrade_pending)
+        self.upgrade_pending = b""
+        if early:
+            self.write(early)
+
+
+def _parser_message(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:120]
+
+
+class Exchange:
+    """One request from admission to the last byte of its response."""
+
+    __slots__ = (
+        "_close_delimited", "attempts", "backend", "body", "body_sent", "cache_buffer",
+        "cache_head", "cache_key", "chunked_out",
+        "client", "compress", "deadline", "done", "gateway", "head", "identity", "keep_alive",
+        "method", "path", "previous_delay_s", "request_id", "response_bytes",
+        "response_started", "route", "slot", "started_at", "status", "ticket", "timer",
+        "traceparent", "upstream", "upstream_reusable", "upstream_started_at",
+    )
+
+    def __init__(self, client: ClientConnection, head: RequestHead, body: bytes) -> None:
+        self.gateway = client.gateway
+        self.client = client
+        self.head = head
+        self.body = body
+        self.method = head.method
+        self.path = head.path
+        self.route: RouteRuntime | None = None
+        self.request_id = ""
+        self.traceparent = ""
+        self.identity: dict[str, str] = {}
+        self.deadline: Deadline | None = None
+        self.started_at = self.gateway.clock()
+        self.upstream_started_at = 0.0
+        self.attempts = 0
+        self.previous_delay_s = 0.0
+        self.backend: Backend | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.upstream_reusable = True
+        self.body_sent = False
+        self.response_started = False
+        self.response_bytes = 0
+        self.status = 0
+        self.keep_alive = head.keep_alive
+        self.chunked_out = False
+        self.compress: Any = None
+        self.cache_key: Any = None
+        self.cache_buffer: list[bytes] | None = None
+        self.cache_head: tuple[int, list[tuple[bytes, bytes]]] | None = None
+        self._close_delimited = False
+        self.slot = False
+        self.ticket: int | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+
+    # -- admission --------------------------------------------------------------------
+
+    def start(self) -> None:
+        gateway = self.gateway
+        head = self.head
+        self.request_id = gateway.request_id_for(head)
+        self.traceparent = gateway.traceparent_for(head)
+        route = gateway.match(head.host, self.path)
+        if route is None:
+            self.respond_error(404, "no route matches this host and path")
+            return
+        self.route = route
+        if route.methods is not None and self.method.decode() not in route.methods:
+            self.respond_error(405, f"method {self.method.decode()} is not allowed here",
+                               extra=[("allow", ", ".join(route.methods))])
+            return
+        now = gateway.clock()
+        incoming = head.get(DEADLINE_HEADER.encode())
+        deadline = Deadline(now + route.timeout_s)
+        if incoming is not None:
+            try:
+                deadline = min(deadline, Deadline.from_header(incoming, now),
+                               key=lambda d: d.at_s)
+            except DeadlineHeaderError as exc:
+                self.respond_error(400, str(exc))
+                return
+        self.deadline = deadline
+        if route.policy is not None:
+            outcome = route.policy.admit(self, now)
+            if outcome is None:
+                self.proceed()
+            elif isinstance(outcome, Refusal):
+                self.respond_refusal(outcome)
+            else:  # a coroutine: the policy must ask the store first
+                gateway.spawn(self._admit_later(outcome))
+            return
+        self.proceed()
+
+    async def _admit_later(self, pending: Any) -> None:
+        try:
+            outcome = await pending
+        except Exception as exc:  # noqa: BLE001 - a broken dependency answers 503, logged
+            self.gateway.log_error("admission failed", exc, self.request_id)
+            self.respond_error(503, "the gateway could not check this request (store "
+                                    "unavailable)")
+            return
+        if self.done:
+            return
+        if outcome is None:
+            self.proceed()
+        else:
+            self.respond_refusal(outcome)
+
+    def proceed(self) -> None:
+        """Admitted: serve from cache, or go upstream."""
+        route = self.route
+        assert route is not None
+        if route.cache is not None and self.method in (b"GET", b"HEAD"):
+            cached = route.cache.lookup(self, self.gateway.clock())
+            if cached is not None:
+                self.gateway.metrics.cache(route.name, hit=True)
+                self.write_cached(cached)
+                return
+            self.gateway.metrics.cache(route.name, hit=False)
+        upstream = route.upstream
+        upstream.budget.record_request(self.gateway.clock())
+        self.acquire_slot(upstream)
+
+    # -- bulkhead --------------------------------------------------------------------
+
+    def acquire_slot(self, upstream: UpstreamPool) -> None:
+        if upstream.bulkhead.try_acquire():
+            self.slot = True
+            self.attempt()
+            return
+        ticket = upstream.bulkhead.enqueue()
+        if ticket is None:
+            self.gateway.metrics.rejected(upstream.name, "bulkhead")
+            self.respond_error(503, f"upstream {upstream.name!r} is at its concurrency limit "
+                                    "and its queue is full", extra=[("retry-after", "1")])
+            return
+        self.ticket = ticket
+        upstream.waiters[ticket] = self._slot_granted
+        self.set_timer(min(upstream.config.queue_timeout_s, self.remaining_s()),
+                       self._queue_timeout)
+
+    def _slot_granted(self) -> None:
+        self.ticket = None
+        self.slot = True
+        self.cancel_timer()
+        if self.done:
+            self.release_slot()
+            return
+        self.attempt()
+
+    def _queue_timeout(self) -> None:
+        route = self.route
+        assert route is not None
+        upstream = route.upstream
+        if self.ticket is not None:
+            upstream.waiters.pop(self.ticket, None)
+            if not upstream.bulkhead.cancel(self.ticket):
+                self.slot = True  # granted in the same instant; give it back
+            self.ticket = None
+        self.gateway.metrics.rejected(upstream.name, "bulkhead")
+        self.respond_error(503, f"upstream {upstream.name!r} is busy: waited "
+                                f"{upstream.config.queue_timeout_s:g}s for a free slot",
+                           extra=[("retry-after", "1")])
+
+    def release_slot(self) -> None:
+        if self.slot:
+            self.slot = False
+            assert self.route is not None
+            self.route.upstream.release_slot()
+
+    # -- attempts --------------------------------------------------------------------
+
+    def remaining_s(self) -> float:
+        assert self.deadline is not None
+        return self.deadline.remaining_s(self.gateway.clock())
+
+    def attempt(self) -> None:
+        if self.done:
+            return
+        route = self.route
+        assert route is not None
+        upstream = route.upstream
+        now = self.gateway.clock()
+        if self.remaining_s() <= 0:
+            self.respond_error(504, "deadline passed before the upstream answered")
+            return
+        breaker = upstream.breaker
+        if breaker is not None and not breaker.try_acquire(now):
+            self.gateway.metrics.rejected(upstream.name, "breaker")
+            self.gateway.note_breaker(upstream)
+            self.respond_error(503, f"circuit open for upstream {upstream.name!r}",
+                               extra=[("retry-after", str(max(1, round(
+                                   (breaker.next_deadline_s() or now + 1) - now))))])
+            return
+        try:
+            backend = upstream.balancer.pick(
+                Request(self.gateway.client_address(self), self.path, {}), now)
+        except NoBackendAvailable:
+            if breaker is not None:
+                breaker.release(now)
+            self.respond_error(503, f"no healthy server in upstream {upstream.name!r}")
+            return
+        self.attempts += 1
+        self.backend = backend
+        upstream.balancer.on_start(backend)
+        self.upstream_started_at = now
+        self.set_timer(self.remaining_s(), self._deadline_passed)
+        server = upstream.servers[backend.name]
+        conn = server.acquire()
+        if conn is not None:
+            self.send(conn)
+        else:
+            self.gateway.spawn(self._connect(server))
+
+    async def _connect(self, server: Any) -> None:
+        try:
+            conn = await server.connect()
+        except (OSError, TimeoutError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            self.on_upstream_error(f"cannot connect to {server.host}:{server.port}: {reason}",
+                                   False, connect=True)
+            return
+        if self.done or self.upstream is not None or self.backend is None:
+            server.release(conn)
+            return
+        self.send(conn)
+
+    def send(self, conn: UpstreamConnection) -> None:
+        self.upstream = conn
+        self.upstream_reusable = True
+        conn.send(self, self.gateway.upstream_request(self), self.method == b"HEAD")
+        if self.body:
+            self.body_sent = True
+
+    def set_timer(self, delay_s: float, callback: Any) -> None:
+        self.cancel_timer()
+        self.timer = self.gateway.loop.call_later(max(0.0, delay_s), callback)
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _deadline_passed(self) -> None:
+        self.timer = None
+        conn = self.upstream
+        self.upstream = None
+        if conn is not None:
+            conn.detach()
+        self.finish_attempt(ok=False)
+        if self.response_started:
+            self.client.close()
+            self.finish()
+            return
+        self.respond_error(504, "upstream did not answer before the deadline")
+
+    def finish_attempt(self, ok: bool) -> None:
+        """Tell the balancer, health tracker and breaker how the attempt went."""
+        backend = self.backend
+        if backend is None:
+            return
+        self.backend = None
+        route = self.route
+        assert route is not None
+        upstream = route.upstream
+        now = self.gateway.clock()
+        latency_s = max(0.0, now - self.upstream_started_at)
+        upstream.balancer.on_finish(backend, latency_s, ok=ok, now=now)
+        breaker = upstream.breaker
+        if breaker is not None:
+            if ok:
+                breaker.on_success(latency_s, now)
+            else:
+                breaker.on_failure(latency_s, now)
+            self.gateway.note_breaker(upstream)
+        self.gateway.metrics.upstream(upstream.name, backend.name, ok, latency_s)
+
+    def retry_or_fail(self, status: int, reason: str) -> None:
+        """Retry when it is safe and allowed; otherwise answer ``status``."""
+        route = self.route
+        assert route is not None
+        upstream = route.upstream
+        now = self.gateway.clock()
+        safe = self.method in IDEMPOTENT and not self.body_sent and not self.response_started
+        if safe and not self.done:
+            delay = upstream.retry.next_delay_s(self.attempts, self.previous_delay_s,
+                                                upstream.rng)
+            if delay is not None and delay < self.remaining_s() \
+                    and upstream.budget.try_retry(now):
+                self.previous_delay_s = delay
+                self.gateway.metrics.retry(upstream.name)
+                self.set_timer(delay, self.attempt)
+                return
+        self.respond_error(status, reason)
+
+    # -- upstream callbacks ------------------------------------------------------------
+
+    def on_upstream_error(self, reason: str, head_done: bool, connect: bool = False) -> None:
+        self.upstream = None
+        self.cancel_timer()
+        self.finish_attempt(ok=False)
+        if connect:
+            self.body_sent = False  # nothing reached the server: a retry is safe
+        if self.response_started or head_done:
+            self.client.close()
+            self.finish()
+            return
+        self.retry_or_fail(502, reason)
+
+    def on_upstream_lost(self, conn: UpstreamConnection, head_done: bool) -> None:
+        if self.upstream is not conn:
+            return
+        if head_done and not self.chunked_out and self.response_started \
+                and self._close_delimited:
+            self.on_response_done()  # the body was delimited by the close
+            return
+        self.on_upstream_error("upstream closed the connection", head_done)
+
+    def on_upstream_upgraded(self, conn: UpstreamConnection, early: bytes) -> None:
+        self.cancel_timer()
+        self.finish_attempt(ok=True)
+        self.upstream = None
+        conn.exchange = None
+        conn.server.discard(conn)
+        self.done = True
+        self.release_slot()
+        self.gateway.access_log(self, 101)
+        self.client.exchange = None
+        self.client.start_tunnel(conn, early)
+        # From now on the upstream's bytes go straight to the client.
+        conn.data_received = self.client.write  # type: ignore[method-assign]
+        conn.exchange = None
+        original_lost = conn.connection_lost
+
+        def lost(exc: Exception | None) -> None:
+            original_lost(exc)
+            self.client.close()
+
+        conn.connection_lost = lost  # type: ignore[method-assign]
+
+    def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
+                         keep_alive: bool) -> None:
+        route = self.route
+        assert route is not None
+        if status >= 500 and self.method in IDEMPOTENT and not self.body_sent \
+                and self.attempts < route.upstream.retry.max_attempts and status != 501:
+            # Drop this answer and its connection; maybe retry elsewhere.
+            conn = self.upstream
+            self.upstream = None
+            if conn is not None:
+                conn.detach()
+            self.cancel_timer()
+            self.finish_attempt(ok=False)
+            self.retry_or_fail(status if status in (502, 503, 504) else 502,
+                               f"upstream answered {status}")
+            return
+        if status == 101:
+            self.status = 101
+            self.client.write(status_line(101) + _header_block(headers, keep_hop=True) + b"\r\n")
+            return
+        self.status = status
+        self.upstream_reusable = keep_alive
+        self.response_started = True
+        self.write_head(status, headers)
+
+    def write_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        route = self.route
+        assert route is not None
+        length: int | None = None
+        chunked = False
+        content_type = b""
+        encoded = False
+        out: list[bytes] = [status_line(status)]
+        for name, value in headers:
+            if name == b"content-length":
+                length = int(value) if value.strip().isdigit() else None
+                continue
+            if name == b"transfer-encoding":
+                chunked = True
+                continue
+            if name in HOP_BY_HOP or name == b"x-request-id":
+                continue
+            if name == b"content-type":
+                content_type = value.lower()
+            elif name == b"content-encoding":
+                encoded = True
+            out.append(name + b": " + value + b"\r\n")
+        bodyless = status in (204, 304) or self.method == b"HEAD" or 100 <= status < 200
+        self._close_delimited = not bodyless and length is None and not chunked
+        if (route.gzip and not encoded and not bodyless and content_type.startswith(COMPRESSIBLE)
+                and not content_type.startswith(b"text/event-stream")
+                and (length is None or length >= GZIP_BYTES_MIN)
+                and b"gzip" in (self.head.get(b"accept-encoding") or b"")):
+            self.compress = zlib.compressobj(6, zlib.DEFLATED, 31)
+            length = None
+            out.append(b"content-encoding: gzip\r\nvary: accept-encoding\r\n")
+        if route.cache is not None and self.method == b"GET":
+            self.cache_key = route.cache.storable(self, status, headers)
+            if self.cache_key is not None:
+                self.cache_buffer = []
+                self.cache_head = (status, headers)
+        if bodyless:
+            if length is not None:
+                out.append(b"content-length: %d\r\n" % length)
+        elif length is not None:
+            out.append(b"content-length: %d\r\n" % length)
+        elif self.head.version == "1.1":
+            out.append(b"transfer-encoding: chunked\r\n")
+            self.chunked_out = True
+        else:
+            self.keep_alive = False  # HTTP/1.0 without a length: the close ends the body
+        out.append(b"x-request-id: " + self.request_id.encode() + b"\r\n")
+        if not self.keep_alive or self.client.closing:
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
+        self.client.write(b"".join(out))
+
+    def on_response_body(self, chunk: bytes) -> None:
+        if not self.response_started:
+            return
+        self.response_bytes += len(chunk)
+        if self.cache_buffer is not None:
+            self.cache_buffer.append(chunk)
+            if self.response_bytes > limits.CACHE_ENTRY_BYTES_MAX:
+                self.cache_buffer = None
+        if self.compress is not None:
+            chunk = self.compress.compress(chunk)
+            if not chunk:
+                return
+        if self.chunked_out:
+            self.client.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+        else:
+            self.client.write(chunk)
+
+    def on_response_done(self) -> None:
+        if self.done or not self.response_started:
+            return
+        self.upstream = None
+        self.cancel_timer()
+        if self.compress is not None:
+            tail = self.compress.flush()
+            self.compress = None
+            if tail:
+                if self.chunked_out:
+                    self.client.write(b"%x\r\n%b\r\n" % (len(tail), tail))
+                else:
+                    self.client.write(tail)
+        if self.chunked_out:
+            self.client.write(b"0\r\n\r\n")
+        self.finish_attempt(ok=self.status < 500)
+        cached_head = self.cache_head
+        if self.cache_buffer is not None and cached_head is not None and self.route is not None \
+                and self.route.cache is not None:
+            self.route.cache.store(self.cache_key, cached_head[0], cached_head[1],
+                                   b"".join(self.cache_buffer), self.gateway.clock())
+        self.cache_buffer = None
+        self.finish()
+
+    def pause_upstream(self) -> None:
+        conn = self.upstream
+        if conn is not None and conn.transport is not None:
+            conn.transport.pause_reading()
+
+    def resume_upstream(self) -> None:
+        conn = self.upstream
+        if conn is not None and conn.transport is not None:
+            conn.transport.resume_reading()
+
+    def on_client_lost(self) -> None:
+        if self.done:
+            return
+        conn = self.upstream
+        self.upstream = None
+        if conn is not None:
+            conn.detach()
+        self.cancel_timer()
+        if self.ticket is not None and self.route is not None:
+            upstream = self.route.upstream
+            upstream.waiters.pop(self.ticket, None)
+            if not upstream.bulkhead.cancel(self.ticket):
+                self.slot = True
+            self.ticket = None
+        self.finish_attempt(ok=True)  # the client left; the server is not to blame
+        self.status = self.status or 499
+        self.finish()
+
+    # -- answering ---------------------------------------------------------------------
+
+    def respond_refusal(self, refusal: Refusal) -> None:
+        self.respond_error(refusal.status, refusal.message, extra=list(refusal.headers))
+
+    def respond_error(self, status: int, message: str,
+                      extra: list[tuple[str, str]] | None = None) -> None:
+        if self.done:
+            return
+        self.cancel_timer()
+        self.status = status
+        self.client.write(error_response(status, message, self.request_id or "-",
+                                         close=not self.keep_alive, extra=extra,
+                                         head_only=self.method == b"HEAD"))
+        self.finish(reason=message)
+
+    def write_cached(self, cached: Any) -> None:
+        status, headers, body, etag = cached
+        self.status = status
+        inm = self.head.get(b"if-none-match")
+        if etag is not None and inm is not None and etag in [t.strip() for t in inm.split(b",")]:
+            self.status = 304
+            self.client.write(status_line(304) + b"etag: " + etag + b"\r\nx-cache: hit\r\n"
+                              b"x-request-id: " + self.request_id.encode() + b"\r\n\r\n")
+            self.finish()
+            return
+        out = [status_line(status)]
+        for name, value in headers:
+            if name in HOP_BY_HOP or name in (b"content-length", b"x-request-id"):
+                continue
+            out.append(name + b": " + value + b"\r\n")
+        out.append(b"content-length: %d\r\nx-cache: hit\r\nx-request-id: %b\r\n\r\n"
+                   % (len(body), self.request_id.encode()))
+        if self.method != b"HEAD":
+            out.append(body)
+        self.client.write(b"".join(out))
+        self.response_bytes = len(body)
+        self.finish()
+
+    def finish(self, reason: str = "") -> None:
+        if self.done:
+            return
+        self.done = True
+        self.cancel_timer()
+        self.release_slot()
+        self.gateway.access_log(self, self.status, reason)
+        self.client.finished(self, self.keep_alive)
+
+
+def _header_block(headers: list[tuple[bytes, bytes]], keep_hop: bool = False) -> bytes:
+    return b"".join(name + b": " + value + b"\r\n" for name, value in headers
+                    if keep_hop or name not in HOP_BY_HOP)

@@ -1,0 +1,326 @@
+"""Upstream pools at run time: connections, balancing, breaker, bulkhead, health checks.
+
+One ``UpstreamPool`` per configured upstream holds the balancer over its servers (with
+passive outlier ejection in its health tracker), one circuit breaker for the upstream,
+a bulkhead bounding concurrent requests with a bounded wait queue, a retry budget, and
+per-server pools of idle keep-alive connections.
+
+``UpstreamConnection`` is an asyncio protocol with an llhttp response parser. It serves
+one exchange at a time and hands itself back to its server's idle list when the response
+ended cleanly with keep-alive; anything else closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from hld.core.balance import (
+    Backend,
+    Balancer,
+    HealthTracker,
+    IpHash,
+    KeyHash,
+    LeastConnections,
+    LeastResponseTime,
+    OutlierDetection,
+    Pool,
+    PowerOfTwoChoices,
+    RandomBalancer,
+    ResourceBased,
+    RoundRobin,
+    SmoothWeightedRoundRobin,
+    WeightedLeastConnections,
+)
+from hld.core.resilience import (
+    BreakerConfig,
+    Bulkhead,
+    CircuitBreaker,
+    RetryBudget,
+    RetryPolicy,
+    backoff_named,
+)
+from hld.gateway import limits
+from hld.gateway.config import Upstream
+
+if TYPE_CHECKING:
+    from hld.gateway.proxy import Exchange
+
+# Config names → hld.core.resilience backoff names.
+_BACKOFF_NAMES = {"none": "none", "exponential": "exponential", "full": "full_jitter",
+                  "equal": "equal_jitter", "decorrelated": "decorrelated_jitter"}
+
+
+def make_balancer(name: str, pool: Pool, health: HealthTracker, rng: random.Random) -> Balancer:
+    """The balancer called ``name`` in the config over ``pool`` (shared health)."""
+    factories: dict[str, Callable[[], Balancer]] = {
+        "round_robin": lambda: RoundRobin(pool, health=health),
+        "weighted": lambda: SmoothWeightedRoundRobin(pool, health=health),
+        "random": lambda: RandomBalancer(pool, health=health, rng=rng),
+        "least_conn": lambda: LeastConnections(pool, health=health),
+        "weighted_least_conn": lambda: WeightedLeastConnections(pool, health=health),
+        "ewma": lambda: LeastResponseTime(pool, health=health, peak=False),
+        "peak_ewma": lambda: LeastResponseTime(pool, health=health, peak=True),
+        "p2c": lambda: PowerOfTwoChoices(pool, health=health, rng=rng),
+        "ip_hash": lambda: IpHash(pool, health=health),
+        "key_hash": lambda: KeyHash(pool, health=health),
+        "resource": lambda: ResourceBased(pool, health=health),
+    }
+    try:
+        return factories[name]()
+    except KeyError:
+        raise ValueError(f"unknown balancer {name!r}; choose one of "
+                         f"{', '.join(factories)}") from None
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One keep-alive connection to one upstream server."""
+
+    def __init__(self, server: ServerConnections) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0
+        self.head_request = False
+        self.head_done = False
+        self.closed = False
+        self.reset_parser = False
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment] # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            exchange = self.exchange
+            if exchange is not None:
+                exchange.on_upstream_upgraded(self, data[offset:])
+            return
+        except httptools.HttpParserError as exc:
+            self._broken(f"upstream sent a malformed response ({exc})")
+            return
+        if self.reset_parser:
+            self.reset_parser = False
+            self.parser = httptools.HttpResponseParser(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.discard(self)
+        exchange = self.exchange
+        self.exchange = None
+        if exchange is not None:
+            exchange.on_upstream_lost(self, self.head_done)
+
+    def pause_writing(self) -> None:  # upstream cannot take the request body fast enough
+        pass
+
+    # -- llhttp callbacks ------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes > limits.UPSTREAM_HEADER_BYTES_MAX:
+            raise ValueError("upstream response head too large")
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        headers = self.headers
+        self.headers = []
+        self.head_bytes = 0
+        if 100 <= status < 200 and status != 101:
+            return  # interim responses (100 Continue) are not forwarded
+        self.head_done = True
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.on_response_head(status, headers, self.parser.should_keep_alive())
+        if self.head_request:
+            # A HEAD response announces a body it never sends: finish the message here
+            # and start a fresh parser for the next response on this connection.
+            self.reset_parser = True
+            self.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.on_response_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.head_done:
+            return
+        exchange = self.exchange
+        self.exchange = None
+        self.head_done = False
+        keep = (not self.closed and self.parser.should_keep_alive()
+                and exchange is not None and exchange.upstream_reusable)
+        if exchange is not None:
+            exchange.on_response_done()
+        if keep:
+            self.server.release(self)
+        else:
+            self.close()
+
+    # -- used by the exchange ----------------------------------------------------------
+
+    def send(self, exchange: Exchange, data: bytes, head_request: bool) -> None:
+        self.exchange = exchange
+        self.head_request = head_request
+        self.head_done = False
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def detach(self) -> None:
+        """The exchange gave up on this connection (timeout, client gone): close it."""
+        self.exchange = None
+        self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.server.discard(self)
+            if self.transport is not None:
+                self.transport.close()
+
+    def _broken(self, reason: str) -> None:
+        exchange = self.exchange
+        self.exchange = None
+        self.close()
+        if exchange is not None:
+            exchange.on_upstream_error(reason, self.head_done)
+
+
+class ServerConnections:
+    """Idle keep-alive connections to one upstream server."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.idle: list[UpstreamConnection] = []
+        self.open = 0
+
+    def acquire(self) -> UpstreamConnection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    async def connect(self) -> UpstreamConnection:
+        loop = asyncio.get_running_loop()
+        _, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
+            limits.UPSTREAM_CONNECT_TIMEOUT_S)
+        self.open += 1
+        return protocol
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if len(self.idle) < limits.UPSTREAM_IDLE_PER_BACKEND_MAX:
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def close_all(self) -> None:
+        for conn in list(self.idle):
+            conn.close()
+        self.idle.clear()
+
+
+class UpstreamPool:
+    """Everything the gateway keeps per configured upstream."""
+
+    def __init__(self, config: Upstream, *, rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.name = config.name
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.pool = Pool(Backend(s.url, s.weight, f"{s.host}:{s.port}") for s in config.servers)
+        outlier = config.outlier
+        self.health = HealthTracker(OutlierDetection(
+            consecutive_failures=outlier.consecutive_failures,
+            base_ejection_time_s=outlier.base_ejection_s,
+            max_ejection_percent=outlier.max_ejection_pct))
+        self.balancer = make_balancer(config.balance, self.pool, self.health, self.rng)
+        self.servers = {s.url: ServerConnections(s.host, s.port) for s in config.servers}
+        self.breaker: CircuitBreaker | None = None
+        if config.breaker is not None:
+            b = config.breaker
+            self.breaker = CircuitBreaker(BreakerConfig(
+                failure_rate_threshold_pct=b.failure_rate_pct, window_calls=b.window,
+                minimum_calls=b.minimum_calls, open_s=b.open_s, half_open_probes=b.half_open_probes,
+                slow_call_duration_s=b.slow_call_s))
+        self.bulkhead = Bulkhead(config.max_concurrent, config.queue)
+        self.waiters: dict[int, Callable[[], None]] = {}
+        self.retry = RetryPolicy(backoff_named(_BACKOFF_NAMES[config.retry_backoff],
+                                               config.retry_base_s, config.retry_cap_s),
+                                 max_attempts=min(config.retries + 1, limits.ATTEMPTS_MAX))
+        self.budget = RetryBudget(ratio=config.retry_budget_pct / 100.0)
+        self.health_task: asyncio.Task[None] | None = None
+        self.events: list[dict[str, Any]] = []
+
+    def switch_balancer(self, name: str) -> None:
+        """Change the algorithm live; ejections and pool membership are kept."""
+        self.balancer = make_balancer(name, self.pool, self.health, self.rng)
+
+    # -- bulkhead ---------------------------------------------------------------------
+
+    def release_slot(self) -> None:
+        ticket = self.bulkhead.release()
+        if ticket is not None:
+            wake = self.waiters.pop(ticket, None)
+            if wake is not None:
+                wake()
+
+    # -- active health checks ------------------------------------------------------------
+
+    def start_health_checks(self) -> None:
+        if self.config.health_check is not None and self.health_task is None:
+            self.health_task = asyncio.get_running_loop().create_task(self._check_forever())
+
+    async def _check_forever(self) -> None:
+        check = self.config.health_check
+        assert check is not None
+        while True:
+            await asyncio.gather(*(self._check_one(b, check.path, check.timeout_s)
+                                   for b in self.pool.backends))
+            await asyncio.sleep(check.interval_s)
+
+    async def _check_one(self, backend: Backend, path: str, timeout_s: float) -> None:
+        server = self.servers[backend.name]
+        healthy = False
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(server.host, server.port), timeout_s)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\n"
+                         "Connection: close\r\nUser-Agent: hld-gateway-health\r\n\r\n".encode())
+            line = await asyncio.wait_for(reader.readline(), timeout_s)
+            parts = line.split()
+            healthy = len(parts) >= 2 and parts[1].isdigit() and 200 <= int(parts[1]) < 300
+        except (OSError, TimeoutError):
+            healthy = False
+        finally:
+            if writer is not None:
+                writer.close()
+        self.balancer.report_health(backend, healthy, self.clock())
+
+    def close(self) -> None:
+        if self.health_task is not None:
+            self.health_task.cancel()
+        for server in self.servers.values():
+            server.close_all()
