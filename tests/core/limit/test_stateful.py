@@ -79,8 +79,8 @@ class GCRAMachine(BucketMachine):
 
 
 TestTokenBucketAgainstModel = TokenBucketMachine.TestCase
-TestTokenBucketAgainstModel.settings = settings(max_examples=60, stateful_step_count=40,
+TestTokenBucketAgainstModel.settings = settings(max_examples=40, stateful_step_count=30,
                                                 deadline=None)
 TestGCRAAgainstModel = GCRAMachine.TestCase
-TestGCRAAgainstModel.settings = settings(max_examples=60, stateful_step_count=40,
+TestGCRAAgainstModel.settings = settings(max_examples=40, stateful_step_count=30,
                                          deadline=None)

@@ -5,6 +5,10 @@
 -- both sides run the same IEEE arithmetic on the same numbers.
 -- Reply: {allowed 0/1, limit, remaining, retry_after_s, reset_after_s}; the two times
 -- are strings with 17 significant digits (exact doubles; "inf" when never).
+-- Servers before Redis 5 replicate scripts verbatim and refuse writes after TIME unless
+-- told to replicate effects; from 5 on this is the default and the call is a no-op.
+if redis.replicate_commands then redis.replicate_commands() end
+
 local EPSILON = 1e-9
 local INF = math.huge
 
