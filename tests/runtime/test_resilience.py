@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hld.core.resilience import (
+    BACKOFFS,
     BreakerConfig,
     BulkheadFullError,
     CircuitOpenError,
@@ -24,6 +25,7 @@ from hld.core.resilience import (
     RetryBudgetExhausted,
     RetryPolicy,
     State,
+    backoff_named,
 )
 from hld.runtime.resilience import (
     AsyncBulkhead,
@@ -248,6 +250,26 @@ def test_async_retry_uses_the_injected_sleep() -> None:
 
     assert asyncio.run(call()) == 4
     assert clock.slept == [1.0, 1.0, 1.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(BACKOFFS)), attempts=st.integers(1, 8),
+       failures=st.integers(0, 12), seed=st.integers(0, 1000))
+def test_retry_attempts_and_waits_stay_within_the_policy(name: str, attempts: int,
+                                                          failures: int, seed: int) -> None:
+    clock = ManualClock()
+    backoff = backoff_named(name, 0.05, 1.0)
+    target = flaky(failures)
+    wrapped = retry(RetryPolicy(backoff, attempts), clock=clock, sleep=clock.sleep,
+                    rng=random.Random(seed))(target)
+    if failures < attempts:
+        assert wrapped() == "ok"
+    else:
+        with pytest.raises(ConnectionError):
+            wrapped()
+    assert calls_of(target) == min(failures + 1, attempts)
+    assert len(clock.slept) == calls_of(target) - 1
+    assert all(0.0 <= s <= 1.0 for s in clock.slept)
 
 
 @pytest.mark.parametrize("bad", [(), ("ConnectionError",), [ConnectionError], (int,)])
