@@ -126,10 +126,14 @@ def _as_backend(item: Backend | str) -> Backend:
 class Pool:
     """An ordered, named set of backends that may change at runtime."""
 
-    __slots__ = ("_backends", "_snapshot", "version")
+    __slots__ = ("_added", "_backends", "_serials", "_snapshot", "version")
 
     def __init__(self, backends: Iterable[Backend | str] = ()) -> None:
         self._backends: dict[str, Backend] = {}
+        # Each add gets a new serial, so a backend removed and added back between two
+        # picks is seen as a new member (fresh health), not as the old one.
+        self._serials: dict[str, int] = {}
+        self._added = 0
         self._snapshot: tuple[Backend, ...] = ()
         self.version = 0
         for item in backends:
@@ -144,6 +148,8 @@ class Pool:
         if len(self._backends) >= BACKENDS_MAX:
             raise ValueError(f"a pool holds at most {BACKENDS_MAX} backends")
         self._backends[backend.name] = backend
+        self._added += 1
+        self._serials[backend.name] = self._added
         self._changed()
         return backend
 
@@ -153,6 +159,7 @@ class Pool:
             backend = self._backends.pop(name)
         except KeyError:
             raise KeyError(f"no backend named {name!r} in the pool") from None
+        del self._serials[name]
         self._changed()
         return backend
 
@@ -172,6 +179,10 @@ class Pool:
     @property
     def backends(self) -> tuple[Backend, ...]:
         return self._snapshot
+
+    def serials(self) -> dict[str, int]:
+        """Name -> serial of the add that made it a member (changes on remove + add)."""
+        return dict(self._serials)
 
     def _changed(self) -> None:
         self._snapshot = tuple(self._backends.values())
@@ -310,7 +321,7 @@ class Balancer(ABC):
         pool = self.pool
         backends = pool.backends
         health = self.health
-        health.sync(b.name for b in backends)
+        health.sync(pool.serials())
         available = tuple(b for b in backends if health.is_available(b.name))
         self._panic = bool(backends) and not available
         if self._panic and self.when_all_ejected == "panic":

@@ -7,7 +7,8 @@ ejected, capped at ``max_ejection_time_s``. While a backend stays in service the
 decays by one every ``decay_interval_s``, so an old incident stops lengthening new
 ejections. At most ``max_ejection_percent`` of the pool is ejected at once (at least one
 host, as Envoy does, so small pools can still shed a broken member): a detector must not
-be able to take the whole service down on its own.
+be able to take the whole service down on its own. When the pool shrinks, the ejections
+that end soonest are cut short so the share stays within the cap.
 
 Active checks are the runtime's business; their verdicts arrive through
 ``report_health``. An unhealthy verdict removes the backend from rotation until a healthy
@@ -80,9 +81,10 @@ class OutlierDetection:
 
 class _Host:
     __slots__ = ("active_healthy", "ejected_until_s", "ejections", "failures",
-                 "readmitted_s")
+                 "readmitted_s", "serial")
 
-    def __init__(self) -> None:
+    def __init__(self, serial: int) -> None:
+        self.serial = serial       # which incarnation of the name this is
         self.failures = 0          # current run of consecutive failures
         self.ejections = 0         # multiplier of the next ejection, before decay
         self.ejected_until_s: float | None = None
@@ -115,18 +117,35 @@ class HealthTracker:
 
     # -- membership ------------------------------------------------------------------
 
-    def sync(self, names: Iterable[str]) -> None:
-        """Track exactly ``names``: new ones start healthy, missing ones are forgotten."""
-        wanted = set(names)
+    def sync(self, members: Iterable[str] | Mapping[str, int]) -> None:
+        """Track exactly ``members``: new ones start healthy, missing ones are forgotten.
+
+        ``members`` maps each name to a serial (``Pool.serials()``); a name whose serial
+        changed was removed and added back, and starts afresh. Plain names count as
+        serial 0.
+        """
+        wanted = members if isinstance(members, Mapping) else dict.fromkeys(members, 0)
         hosts = self._hosts
         changed = False
-        for name in wanted - hosts.keys():
-            hosts[name] = _Host()
-        for name in hosts.keys() - wanted:
-            host = hosts.pop(name)
-            if host.ejected_until_s is not None:
-                self._ejected -= 1
-            changed = changed or host.ejected_until_s is not None or not host.active_healthy
+        for name, host in list(hosts.items()):
+            if wanted.get(name) != host.serial:
+                del hosts[name]
+                if host.ejected_until_s is not None:
+                    self._ejected -= 1
+                changed = (changed or host.ejected_until_s is not None
+                           or not host.active_healthy)
+        for name, serial in wanted.items():
+            if name not in hosts:
+                hosts[name] = _Host(serial)
+        # A smaller pool has a smaller cap: readmit the ejections that end soonest until
+        # the ejected share is within it again.
+        excess = self._ejected - self.ejection_cap()
+        if self.outlier is not None and excess > 0:
+            ejected = sorted((h.ejected_until_s, n) for n, h in hosts.items()
+                             if h.ejected_until_s is not None)
+            for until, name in ejected[:excess]:
+                self._readmit(hosts[name], until)
+            changed = True
         if changed:
             self._recompute_next()
             self.version += 1
@@ -138,6 +157,8 @@ class HealthTracker:
         host = self._hosts.get(name)
         if host is None:
             return  # removed while the request was in flight
+        if now >= self.next_readmission_s:
+            self.refresh(now)
         if ok:
             host.failures = 0
             return
@@ -156,6 +177,8 @@ class HealthTracker:
         host = self._hosts.get(name)
         if host is None:
             raise KeyError(f"no backend named {name!r} is tracked; add it to the pool first")
+        if now >= self.next_readmission_s:
+            self.refresh(now)
         changed = host.active_healthy != healthy
         host.active_healthy = healthy
         if healthy:
