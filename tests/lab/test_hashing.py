@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,11 @@ def test_bad_flags_are_one_line_errors(capsys: pytest.CaptureFixture[str], args:
     assert status == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "hashing.png"
+    status, _, _ = run_lab(capsys, "--keys", "1000", "--schemes", "modulo,jump",
+                           "--plot", str(target))
+    assert status == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

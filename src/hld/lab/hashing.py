@@ -171,8 +171,9 @@ def _plot(rows: Sequence[dict[str, Any]], path: str) -> None:
                   label="10 -> 11 nodes")
     ax_moved.barh([y + 0.2 for y in ys], [r["moved_remove_pct"] for r in rows], height=0.4,
                   label="1 of 100 leaves")
-    ax_moved.axvline(100 / (SMALL + 1), color="grey", linestyle="--", linewidth=1)
-    ax_moved.set(xscale="log", xlabel="keys moved (%, log)", title="keys moved")
+    ax_moved.axvline(100 / (SMALL + 1), color="tab:blue", linestyle="--", linewidth=1)
+    ax_moved.axvline(100 / LARGE, color="tab:orange", linestyle=":", linewidth=1)
+    ax_moved.set(xscale="log", xlabel="keys moved (%, log; lines: ideal)", title="keys moved")
     ax_moved.set_yticks(list(ys), labels)
     ax_moved.invert_yaxis()
     ax_moved.legend()

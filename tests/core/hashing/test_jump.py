@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hld.core.hashing import JumpHash, RemoveNode, jump_hash
+from hld.core.hashing._hashes import key_hash64
 from tests.core.hashing.contract import sample_keys
 
 # Vectors used by the Go, Elixir and C ports of the paper's C++ code (dgryski/go-jump).
@@ -49,3 +50,9 @@ def test_removing_a_middle_node_moves_its_keys_and_the_last_buckets_keys() -> No
     assert 0.8 < moved_from_last / before.count("n9") < 0.95
     scheme.remove("n3")
     assert scheme.slots == ("n0", "n1", "n2", "n9", "n4", "n5", "n6", "n7", "n8")
+
+
+def test_the_scheme_buckets_keys_by_jump_hash_of_their_64_bit_hash() -> None:
+    scheme = JumpHash([f"n{i}" for i in range(37)])
+    for key in sample_keys(500):
+        assert scheme.lookup(key) == scheme.slots[jump_hash(key_hash64(key), 37)]

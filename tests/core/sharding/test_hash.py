@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hld.core.sharding import DuplicateShardError, HashRouter, UnknownShardError
+from hld.core.hashing import HashRing
+from hld.core.sharding import DuplicateShardError, HashRangeMove, HashRouter, UnknownShardError
 from tests.core.hashing.contract import sample_keys
 
 KEYS = sample_keys(5000, seed=31)
@@ -64,3 +65,36 @@ def test_bad_configurations_are_clear_errors() -> None:
         router.add_shard("only")
     with pytest.raises(DuplicateShardError):
         HashRouter(["a", "a"])
+
+
+def test_ring_plan_without_keys_lists_the_arcs_that_change_owner() -> None:
+    before = HashRouter(SHARDS, vnodes=20)
+    after = before.copy()
+    after.add_shard("shard-8")
+    plan = before.plan_to(after)
+    assert plan.targets() == {"shard-8"}
+    assert all(isinstance(m, HashRangeMove) and m.low < m.high for m in plan)
+    # The arcs predict which keys move: a key moves iff its hash lies in a listed arc.
+    ring = HashRing(SHARDS, vnodes=20)
+    for key in KEYS[:1000]:
+        point = ring.key_point(key)
+        inside = [m for m in plan if isinstance(m, HashRangeMove) and m.low <= point < m.high]
+        moved = before.lookup(key) != after.lookup(key)
+        assert len(inside) == (1 if moved else 0)
+    assert plan.hash_fraction() == pytest.approx(
+        sum(before.lookup(k) != after.lookup(k) for k in KEYS) / len(KEYS), abs=0.02)
+
+
+def test_ring_plan_of_a_removal_moves_only_that_shards_arcs() -> None:
+    before = HashRouter(SHARDS)
+    after = before.copy()
+    after.remove_shard("shard-5")
+    plan = before.plan_to(after)
+    assert plan.sources() == {"shard-5"}
+    assert not before.plan_to(before.copy())
+
+
+def test_modulo_plans_need_keys() -> None:
+    router = HashRouter(SHARDS, mode="modulo")
+    with pytest.raises(ValueError, match="pass keys"):
+        router.plan_to(router.copy())

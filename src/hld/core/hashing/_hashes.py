@@ -49,9 +49,9 @@ first_u32_le: Callable[[bytes], tuple[int]] = struct.Struct("<I").unpack_from
 MASK64 = (1 << 64) - 1
 MASK32 = (1 << 32) - 1
 
-# murmur3 fmix64 constants.
-_FMIX_C1 = 0xFF51AFD7ED558CCD
-_FMIX_C2 = 0xC4CEB9FE1A85EC53
+# murmur3 fmix64 constants (shared with the schemes that inline the finaliser).
+FMIX_C1 = 0xFF51AFD7ED558CCD
+FMIX_C2 = 0xC4CEB9FE1A85EC53
 
 
 def key_bytes(key: str | bytes) -> bytes:
@@ -72,9 +72,9 @@ def mix64(value: int) -> int:
     """murmur3's 64-bit finaliser: every input bit affects every output bit."""
     value &= MASK64
     value ^= value >> 33
-    value = (value * _FMIX_C1) & MASK64
+    value = (value * FMIX_C1) & MASK64
     value ^= value >> 33
-    value = (value * _FMIX_C2) & MASK64
+    value = (value * FMIX_C2) & MASK64
     value ^= value >> 33
     return value
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from zlib import crc32
 
-from hld.core.hashing._hashes import MASK64, mix64
+from hld.core.hashing._hashes import FMIX_C1, FMIX_C2, MASK64
 from hld.core.hashing.base import EmptyNodeSetError, Key, NodeSpec, Scheme
 
 _LCG_MULTIPLIER = 2862933555777941757  # the paper's 64-bit LCG constant
@@ -70,7 +70,13 @@ class JumpHash(Scheme):
         buckets = len(slots)
         if not buckets:
             raise EmptyNodeSetError(self.name)
-        state = mix64(crc32(key.encode() if key.__class__ is str else key))  # type: ignore[arg-type]
+        # mix64 inlined: crc32 spread over 64 bits (murmur3's finaliser), then the jumps.
+        state = crc32(key.encode() if key.__class__ is str else key)  # type: ignore[arg-type]
+        state ^= state >> 33
+        state = (state * FMIX_C1) & MASK64
+        state ^= state >> 33
+        state = (state * FMIX_C2) & MASK64
+        state ^= state >> 33
         bucket = -1
         candidate = 0
         while candidate < buckets:  # inlined jump_hash: this is the hot path

@@ -122,6 +122,13 @@ class HashRing(Scheme):
 
     # -- inspection ----------------------------------------------------------------------
 
+    def owner_of_point(self, point: int) -> str:
+        """The node owning hash value ``point`` (what ``lookup`` does after hashing)."""
+        try:
+            return self._owners[bisect_right(self._points, point)]
+        except IndexError:
+            raise EmptyNodeSetError(self.name) from None
+
     def points(self) -> list[tuple[int, str]]:
         """(point, owner) pairs in ring order."""
         return list(zip(self._points, self._owners, strict=False))

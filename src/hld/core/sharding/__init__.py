@@ -15,13 +15,14 @@ from hld.core.sharding.base import (
 )
 from hld.core.sharding.directory import DirectoryRouter
 from hld.core.sharding.hash import HashRouter
-from hld.core.sharding.plan import KeyMove, RangeMove, RebalancePlan, plan_keys
+from hld.core.sharding.plan import HashRangeMove, KeyMove, RangeMove, RebalancePlan, plan_keys
 from hld.core.sharding.range import RangeRouter
 from hld.core.sharding.stats import LoadStatistics, ShardLoad, load_statistics
 
 __all__ = [
     "DirectoryRouter",
     "DuplicateShardError",
+    "HashRangeMove",
     "HashRouter",
     "Key",
     "KeyMove",

@@ -5,12 +5,14 @@ when n changes. ``mode="ring"`` places shards on a consistent hash ring with vir
 (``hld.core.hashing.HashRing``), so adding or removing a shard moves about 1/n of the keys,
 all to or from that shard; weights give bigger shards a bigger share. Because a hash
 scatters each shard across the key space, a rebalance plan lists keys, computed over the
-keys the caller knows about (``plan_to(after, keys)``).
+keys the caller knows about (``plan_to(after, keys)``); in ring mode it can instead list
+the arcs of hash space that change owner (``plan_to(after)``), which needs no keys.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
@@ -22,7 +24,34 @@ from hld.core.sharding.base import (
     UnknownShardError,
     check_shards,
 )
-from hld.core.sharding.plan import RebalancePlan, plan_keys
+from hld.core.sharding.plan import HashRangeMove, Move, RebalancePlan, plan_keys
+
+
+def plan_arcs(before: HashRing, after: HashRing) -> RebalancePlan:
+    """The arcs ``[low, high)`` of hash space whose owner differs, merged where adjacent.
+
+    Owners are constant between consecutive ring points, so it is enough to compare the
+    two rings on the pieces cut by the union of their points.
+    """
+    if before.space != after.space:
+        raise ValueError("the two rings hash into different spaces")
+    cuts = sorted({0} | {p for p, _ in before.points()} | {p for p, _ in after.points()})
+    bounds = [*cuts, before.space]
+    moves: list[Move] = []
+    for low, high in itertools.pairwise(bounds):
+        if low == high:
+            continue
+        source = before.owner_of_point(low)
+        target = after.owner_of_point(low)
+        if source == target:
+            continue
+        last = moves[-1] if moves else None
+        if (isinstance(last, HashRangeMove) and last.high == low and last.source == source
+                and last.target == target):
+            moves[-1] = HashRangeMove(last.low, high, source, target, before.space)
+        else:
+            moves.append(HashRangeMove(low, high, source, target, before.space))
+    return RebalancePlan(tuple(moves))
 
 Mode = Literal["modulo", "ring"]
 MODES: tuple[Mode, ...] = ("modulo", "ring")
@@ -76,9 +105,17 @@ class HashRouter:
     def copy(self) -> HashRouter:
         return copy.deepcopy(self)
 
-    def plan_to(self, after: HashRouter, keys: Iterable[Key]) -> RebalancePlan:
-        """The keys of ``keys`` that change shard in ``after``."""
-        return plan_keys(self, after, keys)
+    def plan_to(self, after: HashRouter, keys: Iterable[Key] | None = None) -> RebalancePlan:
+        """What changes shard in ``after``: the keys of ``keys`` if given; otherwise (ring
+        mode only) the arcs of hash space that change owner."""
+        if keys is not None:
+            return plan_keys(self, after, keys)
+        if self._mode != "ring" or after._mode != "ring":
+            raise ValueError("a modulo router moves keys, not hash ranges; pass keys=...")
+        before_ring, after_ring = self._scheme, after._scheme
+        assert isinstance(before_ring, HashRing)  # ring mode always builds a HashRing
+        assert isinstance(after_ring, HashRing)
+        return plan_arcs(before_ring, after_ring)
 
     def __repr__(self) -> str:
         return f"HashRouter(mode={self._mode!r}, shards={len(self._scheme)})"

@@ -4,7 +4,9 @@ A plan is a frozen list of moves. Range routers move whole key ranges (``RangeMo
 half-open ``[low, high)``, ``None`` for an open end); hash and directory routers move keys
 (``KeyMove``), because a hash scatters every shard over the whole key space. For the
 latter, the plan is computed over a sample or an inventory of keys the caller provides:
-``plan_keys(before, after, keys)`` works for any pair of routers.
+``plan_keys(before, after, keys)`` works for any pair of routers. A consistent-hash ring
+can also say what moves without any keys: the arcs of hash space that change owner
+(``HashRangeMove``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,27 @@ class RangeMove:
         return (self.low is None or self.low <= key) and (self.high is None or key < self.high)
 
 
-Move = KeyMove | RangeMove
+@dataclass(frozen=True, slots=True)
+class HashRangeMove:
+    """Keys whose hash lies in ``[low, high)`` move from ``source`` to ``target``.
+
+    A ring's plan in hash space: independent of which keys exist, as token-range streaming
+    works in Cassandra-like stores. ``space`` is the size of the hash circle.
+    """
+
+    low: int
+    high: int
+    source: str
+    target: str
+    space: int
+
+    @property
+    def fraction(self) -> float:
+        """The share of the hash space (hence, of uniformly hashed keys) that moves."""
+        return (self.high - self.low) / self.space
+
+
+Move = KeyMove | RangeMove | HashRangeMove
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,10 @@ class RebalancePlan:
 
     def targets(self) -> set[str]:
         return {m.target for m in self.moves}
+
+    def hash_fraction(self) -> float:
+        """Share of the hash space that moves (``HashRangeMove``s only)."""
+        return sum(m.fraction for m in self.moves if isinstance(m, HashRangeMove))
 
 
 def plan_keys(before: Router, after: Router, keys: Iterable[Key]) -> RebalancePlan:
