@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hld.core.sharding import (
     DuplicateShardError,
@@ -140,3 +142,34 @@ def test_every_key_moves_as_its_plan_says() -> None:
         else:
             expected = [(before.lookup(key), after.lookup(key))]
             assert [(m.source, m.target) for m in moves] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30), st.text("abcdefgh", max_size=3)),
+                    max_size=8),
+       keys=st.lists(st.text("abcdefgh", max_size=4), min_size=1, max_size=30))
+def test_any_split_and_merge_sequence_is_described_by_its_plan(
+        ops: list[tuple[bool, int, str]], keys: list[str]) -> None:
+    """Whatever splits and merges happen, a key moves iff one RangeMove covers it, and
+    that move names its old and new shard."""
+    before = RangeRouter(["s0", "s1"], ["d"])
+    after = before.copy()
+    fresh = 0
+    for is_split, pick, at in ops:
+        shards = after.shards
+        shard = shards[pick % len(shards)]
+        if is_split:
+            low, high = after.range_of(shard)
+            point = at.encode()
+            if (low is None or low < point) and (high is None or point < high):
+                fresh += 1
+                after.split(shard, at, f"new{fresh}")
+        elif len(shards) > 1:
+            index = shards.index(shard)
+            after.merge(shard, shards[index + 1] if index + 1 < len(shards) else shards[index - 1])
+    plan = before.plan_to(after)
+    for key in keys:
+        data = key.encode()
+        covering = [m for m in plan if isinstance(m, RangeMove) and data in m]
+        old, new = before.lookup(key), after.lookup(key)
+        assert [(m.source, m.target) for m in covering] == ([] if old == new else [(old, new)])
