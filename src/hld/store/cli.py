@@ -1,0 +1,58 @@
+"""Run hld-store, a Redis-protocol in-memory database, cache and queue server.
+
+Settings come from an optional config file (redis.conf style: ``name value`` lines)
+and then from flags, which win. Example: ``hld store --port 7379 --maxmemory 100mb
+--maxmemory-policy allkeys-lru``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hld.runtime.commands import CLIError
+from hld.store.config import ConfigError, StoreConfig, load_file, set_value
+
+# Flags that map one-to-one onto settings (flag name == setting name).
+_FLAGS = ("port", "bind", "dir", "appendonly", "appendfsync", "appendfilename",
+          "dbfilename", "maxmemory", "maxmemory-policy", "maxmemory-samples", "requirepass",
+          "maxclients", "hz", "loglevel", "aof-load-truncated")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config_file", nargs="?", help="redis.conf-like file of settings")
+    for name in _FLAGS:
+        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), metavar="VALUE")
+    parser.add_argument("--replicaof", "--slaveof", nargs=2, metavar=("HOST", "PORT"),
+                        help="start as a replica of HOST PORT")
+
+
+def build_config(args: argparse.Namespace) -> StoreConfig:
+    """The settings for ``args``; CLIError (one line naming the key) on a bad value."""
+    config = StoreConfig()
+    try:
+        if args.config_file:
+            load_file(config, Path(args.config_file))
+        for name in _FLAGS:
+            value = getattr(args, name.replace("-", "_"))
+            if value is not None:
+                set_value(config, name, value)
+        if args.replicaof:
+            set_value(config, "replicaof", " ".join(args.replicaof))
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    config = build_config(args)
+    from hld.store import commands
+    from hld.store.server import run_server
+
+    commands.load_all()
+    try:
+        from hld.store.persistence import install
+
+        return run_server(config, configure=install)
+    except OSError as exc:
+        raise CLIError(f"cannot listen on {config.bind}:{config.port}: {exc.strerror}") from None

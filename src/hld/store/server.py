@@ -1,0 +1,533 @@
+"""The hld-store shell: asyncio (uvloop) protocol objects around ``hld.core.kv.Engine``.
+
+Hot path, per read from a socket: feed hiredis' C reader, pull every complete request,
+execute each through ``Engine.execute`` and write the joined replies once. Requests that
+hiredis cannot read are handled beside it: inline commands (a line not starting with
+``*`` at a request boundary) go through ``hld.core.resp.split_inline``; the headers of a
+request left incomplete are checked by ``check_request_headers`` so a 2 GB bulk length or
+a billion-element multibulk is refused at once rather than buffered; and a read whose
+bytes could hold a non-bulk element (an integer or nested array where Redis only accepts
+bulk strings) has its requests validated one by one. A protocol error replies
+``-ERR Protocol error: ...`` and closes that connection only.
+
+Blocking: a handler returning ``Block`` parks the connection (see ``hld.core.kv.client``);
+later requests of that client wait in its backlog. After each batch the server serves
+keys the keyspace marked ready, re-running parked commands in arrival order; a timer
+answers the timeout reply. ``StoreServer.signal(key)`` wakes clients parked on non-key
+events (replication acknowledgements for WAIT).
+
+Hooks for the durability side: ``startup_hooks`` (called with the server before
+listening: load the snapshot/AOF, start the AOF writer, connect to a primary),
+``shutdown_hooks`` (called on SHUTDOWN or exit: fsync, final save), and the engine's
+write listeners. ``cron_hooks`` run ``hz`` times per second with the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import hiredis
+
+from hld.core.kv.client import Block, Client
+from hld.core.kv.engine import Engine
+from hld.core.resp.parser import ProtocolError, check_request_headers, split_inline
+from hld.core.resp.serializer import NULL3, NULL_ARRAY, error
+from hld.store import commands, limits
+from hld.store.config import StoreConfig, on_change
+
+# A byte after a newline that begins a RESP type other than bulk/array: requests may
+# contain these legitimately only inside bulk values, so their presence triggers the
+# per-request validation (false positives only cost time).
+_SUSPECT = re.compile(rb"(?:^|\n)[:+\-,_#%~>(=!|]")
+
+Hook = Callable[["StoreServer"], Awaitable[None] | None]
+
+
+class StoreServer:
+    """One hld-store process: the engine, the listening socket, the clients."""
+
+    def __init__(self, config: StoreConfig, *, rng: random.Random | None = None) -> None:
+        commands.load_all()
+        self.config = config
+        self.shutdown_nosave = False
+        self.engine = Engine(
+            rng=rng or random.Random(), requirepass=_pass(config.requirepass),
+            maxmemory_bytes=config.maxmemory, maxmemory_policy=config.maxmemory_policy,
+            maxmemory_samples=config.maxmemory_samples)
+        self.engine.server = self
+        self.engine.settings = config
+        self.connections: dict[int, Connection] = {}
+        self.parked: dict[bytes, list[Connection]] = {}
+        self._next_id = 0
+        self.started_s = time.time()
+        self.started_monotonic = time.monotonic()
+        self.total_connections = 0
+        self.rejected_connections = 0
+        self.port = config.port
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self.cron_hooks: list[Callable[[StoreServer], None]] = []
+        # Called before any reply is written (the AOF's flush/fsync: acknowledged writes
+        # are durable first; one call covers a whole pipelined batch).
+        self.before_reply_hooks: list[Callable[[], None]] = []
+        self._server: asyncio.base_events.Server | None = None
+        self._stopped = asyncio.Event()
+        self._cron_task: asyncio.Task[None] | None = None
+        self.shutting_down = False
+        on_change("maxmemory", self._apply_memory)
+        on_change("maxmemory-policy", self._apply_memory)
+        on_change("requirepass", self._apply_requirepass)
+
+    # -- settings ----------------------------------------------------------------
+
+    def _apply_memory(self, config: StoreConfig, value: Any) -> None:
+        del value
+        self.engine.maxmemory_samples = config.maxmemory_samples
+        self.engine.configure_memory(config.maxmemory, config.maxmemory_policy)
+
+    def _apply_requirepass(self, config: StoreConfig, value: Any) -> None:
+        del value
+        self.engine.requirepass = _pass(config.requirepass)
+
+    # -- life cycle --------------------------------------------------------------
+
+    async def start(self) -> None:
+        for hook in self.startup_hooks:
+            result = hook(self)
+            if result is not None:
+                await result
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.config.bind, self.config.port,
+            reuse_address=True, backlog=1024)
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+        self._cron_task = loop.create_task(self._cron())
+
+    async def serve_forever(self) -> None:
+        await self._stopped.wait()
+        await self.close()
+
+    def request_shutdown(self) -> None:
+        self.shutting_down = True
+        self._stopped.set()
+
+    async def close(self) -> None:
+        if self._cron_task is not None:
+            self._cron_task.cancel()
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+        for hook in self.shutdown_hooks:
+            result = hook(self)
+            if result is not None:
+                await result
+
+    async def _cron(self) -> None:
+        db = self.engine.db
+        while True:
+            await asyncio.sleep(1.0 / max(self.config.hz, 1))
+            db.set_time(time.time())
+            db.active_expire(limits.ACTIVE_EXPIRE_KEYS_PER_CYCLE)
+            for hook in self.cron_hooks:
+                hook(self)
+            if db.ready:
+                self.serve_ready()
+
+    # -- clients -----------------------------------------------------------------
+
+    def next_client_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def kill(self, client_id: int) -> bool:
+        conn = self.connections.get(client_id)
+        if conn is None:
+            return False
+        conn.close_soon()
+        return True
+
+    # -- blocking ----------------------------------------------------------------
+
+    def signal(self, key: bytes) -> None:
+        """Wake clients parked on ``key`` (a keyspace key or an event name)."""
+        if key in self.parked:
+            self.engine.db.ready.append(key)
+            self.serve_ready()
+
+    def serve_ready(self) -> None:
+        db = self.engine.db
+        rounds = 0
+        while db.ready and rounds < 1000:  # bounded: a re-run may push and ready more keys
+            rounds += 1
+            keys = list(dict.fromkeys(db.ready))
+            db.ready.clear()
+            for key in keys:
+                for conn in list(self.parked.get(key, ())):
+                    conn.retry_blocked()
+
+    def park(self, conn: Connection, keys: tuple[bytes, ...]) -> None:
+        blocking = self.engine.db.blocking
+        for key in keys:
+            self.parked.setdefault(key, []).append(conn)
+            blocking[key] = blocking.get(key, 0) + 1
+
+    def unpark(self, conn: Connection, keys: tuple[bytes, ...]) -> None:
+        blocking = self.engine.db.blocking
+        for key in keys:
+            waiting = self.parked.get(key)
+            if waiting is not None and conn in waiting:
+                waiting.remove(conn)
+                if not waiting:
+                    del self.parked[key]
+            count = blocking.get(key, 0) - 1
+            if count <= 0:
+                blocking.pop(key, None)
+            else:
+                blocking[key] = count
+
+    @property
+    def blocked_clients(self) -> int:
+        return sum(1 for c in self.connections.values() if c.block is not None)
+
+
+def _pass(text: str | None) -> bytes | None:
+    return text.encode() if text else None
+
+
+class Connection(asyncio.Protocol):
+    """One client connection."""
+
+    def __init__(self, server: StoreServer) -> None:
+        self.server = server
+        self.engine = server.engine
+        self.transport: asyncio.Transport | None = None
+        self.reader = hiredis.Reader()
+        self.client: Client
+        self.partial_bytes = 0
+        self.inline_buf = b""
+        self.suspect = False
+        self.backlog: list[bytes] = []
+        self.backlog_bytes = 0
+        self.block: Block | None = None
+        self.block_argv: list[bytes] = []
+        self.block_timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.paused = False
+
+    # -- asyncio callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        server = self.server
+        peer = self.transport.get_extra_info("peername") or ("?", 0)
+        local = self.transport.get_extra_info("sockname") or ("?", 0)
+        self.client = Client(self.engine, server.next_client_id(),
+                             addr=f"{peer[0]}:{peer[1]}", laddr=f"{local[0]}:{local[1]}",
+                             server=server, push=self.push, created_s=time.time())
+        if len(server.connections) >= min(server.config.maxclients, limits.CLIENTS_MAX):
+            server.rejected_connections += 1
+            self.transport.write(error("ERR max number of clients reached"))
+            self.transport.close()
+            self.closed = True
+            return
+        server.connections[self.client.id] = self
+        server.total_connections += 1
+        self.transport.set_write_buffer_limits(high=limits.OUTPUT_HIGH_WATER_BYTES,
+                                          low=limits.OUTPUT_LOW_WATER_BYTES)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        del exc
+        self.closed = True
+        self._unblock()
+        self.server.connections.pop(self.client.id, None)
+        self.engine.disconnect(self.client)
+
+    def pause_writing(self) -> None:
+        # A client that does not read its replies stops being read (back-pressure).
+        if self.transport is not None and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and self.paused:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self.block is not None or self.closed:
+            self.backlog_bytes += len(data)
+            if self.backlog_bytes > limits.QUERY_BUFFER_BYTES_MAX:
+                self.protocol_error("too big query buffer while blocked")
+                return
+            self.backlog.append(data)
+            return
+        self.process(data)
+
+    # -- requests ----------------------------------------------------------------
+
+    def process(self, data: bytes) -> None:
+        reader = self.reader
+        if self.inline_buf or (data and data[0] != 42 and not reader.has_data()):
+            data = self._inline(data)
+            if not data or self.closed or self.block is not None:
+                return
+        reader.feed(data)
+        requests: list[Any] = []
+        try:
+            while True:
+                argv = reader.gets()
+                if argv is False:
+                    break
+                requests.append(argv)
+        except hiredis.ProtocolError as exc:
+            self.protocol_error(_hiredis_message(str(exc)))
+            return
+        if reader.has_data():
+            self.partial_bytes = self.partial_bytes + len(data) if requests == [] else len(data)
+            if self.partial_bytes > limits.QUERY_BUFFER_BYTES_MAX:
+                self.protocol_error("too big query buffer")
+                return
+            pending = reader.len()
+            if pending <= len(data):
+                problem = check_request_headers(data[len(data) - pending:], limits.ARGS_MAX,
+                                                limits.BULK_BYTES_MAX)
+                if problem is not None:
+                    self.protocol_error(problem)
+                    return
+        else:
+            self.partial_bytes = 0
+        if (self.suspect or _SUSPECT.search(data) is not None
+                or data.count(b"*") > len(requests) + 1):
+            self.suspect = reader.has_data()
+            for argv in requests:
+                problem = _check_argv(argv)
+                if problem is not None:
+                    self.run(requests[: requests.index(argv)])
+                    self.protocol_error(problem)
+                    return
+        if requests:
+            self.run(requests)
+
+    def run(self, requests: list[Any]) -> None:
+        engine = self.engine
+        execute = engine.execute
+        c = self.client
+        engine.db.set_time(time.time())
+        out: list[bytes] = []
+        for i, argv in enumerate(requests):
+            reply = execute(c, argv)
+            if type(reply) is bytes:
+                out.append(reply)
+                if c.close_after_reply:
+                    break
+            else:
+                assert isinstance(reply, Block)
+                self._write(out)
+                out = []
+                self._park(reply, argv)
+                rest = requests[i + 1:]
+                if rest:
+                    self._requeue(rest)
+                break
+        if out:
+            self._write(out)
+        if c.close_after_reply:
+            self.close_soon()
+        if engine.db.ready:
+            self.server.serve_ready()
+
+    def _requeue(self, requests: list[list[bytes]]) -> None:
+        """Requests parsed but not run (their client blocked): keep them, re-encoded."""
+        encoded = b"".join(
+            b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)
+            for argv in requests)
+        self.backlog.insert(0, encoded)
+        self.backlog_bytes += len(encoded)
+
+    def _inline(self, data: bytes) -> bytes:
+        """Serve inline lines at the front of ``data``; return what follows them."""
+        data = self.inline_buf + data
+        self.inline_buf = b""
+        while data and data[0] != 42:
+            end = data.find(b"\n")
+            if end < 0:
+                if len(data) > limits.INLINE_BYTES_MAX:
+                    self.protocol_error("too big inline request")
+                    return b""
+                self.inline_buf = data
+                return b""
+            line, data = data[:end].rstrip(b"\r"), data[end + 1:]
+            try:
+                argv = split_inline(line)
+            except ProtocolError as exc:
+                self.protocol_error(str(exc))
+                return b""
+            if argv:
+                self.run([argv])
+                if self.closed or self.block is not None:
+                    if data:
+                        self.backlog.insert(0, data)
+                        self.backlog_bytes += len(data)
+                    return b""
+        return data
+
+    # -- blocking ----------------------------------------------------------------
+
+    def _park(self, block: Block, argv: list[bytes]) -> None:
+        self.block = block
+        self.block_argv = argv
+        self.client.blocked = True
+        self.server.park(self, block.keys)
+        if block.timeout_s > 0:
+            loop = asyncio.get_running_loop()
+            self.client.block_deadline = time.time() + block.timeout_s
+            self.block_timer = loop.call_later(block.timeout_s, self._block_timeout)
+
+    def _unblock(self) -> None:
+        if self.block is None:
+            return
+        self.server.unpark(self, self.block.keys)
+        if self.block_timer is not None:
+            self.block_timer.cancel()
+            self.block_timer = None
+        self.block = None
+        self.client.blocked = False
+
+    def retry_blocked(self) -> None:
+        if self.block is None or self.closed:
+            return
+        argv = self.block_argv
+        self.engine.db.set_time(time.time())
+        reply = self.engine.execute(self.client, argv)
+        if isinstance(reply, Block):
+            return  # still nothing for us: stay parked (our deadline is unchanged)
+        self._unblock()
+        self._write([reply])
+        self._drain_backlog()
+
+    def _block_timeout(self) -> None:
+        block = self.block
+        if block is None:
+            return
+        self.block_timer = None
+        self._unblock()
+        if block.on_timeout is None:
+            reply = NULL3 if self.client.proto == 3 else NULL_ARRAY
+        elif isinstance(block.on_timeout, bytes):
+            reply = block.on_timeout
+        else:
+            reply = block.on_timeout()
+        self._write([reply])
+        self._drain_backlog()
+
+    def unblock_with(self, reply: bytes) -> bool:
+        """CLIENT UNBLOCK: answer a parked client now."""
+        if self.block is None:
+            return False
+        self._unblock()
+        self._write([reply])
+        self._drain_backlog()
+        return True
+
+    def _drain_backlog(self) -> None:
+        if not self.backlog or self.closed:
+            return
+        data = b"".join(self.backlog)
+        self.backlog = []
+        self.backlog_bytes = 0
+        # Let the loop breathe between a wake-up and the next batch of this client.
+        asyncio.get_running_loop().call_soon(self.process, data)
+
+    # -- output ------------------------------------------------------------------
+
+    def _write(self, out: list[bytes]) -> None:
+        if self.transport is not None and not self.closed and out:
+            for hook in self.server.before_reply_hooks:
+                hook()
+            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+
+    def push(self, data: bytes) -> None:
+        """Out-of-band bytes (pub/sub messages), bounded by the pub/sub output limit."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if transport.get_write_buffer_size() + len(data) > limits.PUBSUB_OUTPUT_BYTES_MAX:
+            self.close()
+            return
+        transport.write(data)
+
+    def protocol_error(self, message: str) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(error(f"ERR Protocol error: {message}"))
+        self.close_soon()
+
+    def close_soon(self) -> None:
+        """Close after the replies already written are flushed."""
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+
+def _check_argv(argv: Any) -> str | None:
+    if not isinstance(argv, list):
+        return f"expected '*', got '{_type_char(argv)}'"
+    for arg in argv:
+        if type(arg) is not bytes:
+            return f"expected '$', got '{_type_char(arg)}'"
+    return None
+
+
+def _type_char(value: Any) -> str:
+    if isinstance(value, list):
+        return "*"
+    if isinstance(value, int):
+        return ":"
+    return "?"
+
+
+def _hiredis_message(text: str) -> str:
+    # hiredis: 'Protocol error, got "x" as reply type byte'; Redis: "expected '$', got 'x'".
+    match = re.search(r'got "(.)"', text)
+    if match:
+        return f"expected '$', got '{match.group(1)}'"
+    return text.lower()
+
+
+def run_server(config: StoreConfig, *, ready: Callable[[StoreServer], None] | None = None,
+               configure: Callable[[StoreServer], None] | None = None) -> int:
+    """Run until SHUTDOWN or a signal; returns the exit status."""
+    import signal
+
+    import uvloop
+
+    async def main() -> None:
+        server = StoreServer(config)
+        if configure is not None:
+            configure(server)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, server.request_shutdown)
+        print(f"hld-store ready on {config.bind}:{server.port}", file=sys.stderr, flush=True)
+        if ready is not None:
+            ready(server)
+        await server.serve_forever()
+
+    uvloop.run(main())
+    return 0
