@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Iterator
 
 import pytest
 import redis
 import redis.asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hld.core.limit import ALGORITHMS, make
 from hld.runtime.limit_redis import AsyncRedisLimiter, RedisLimiter, script_source
@@ -45,6 +48,28 @@ def test_redis_decides_exactly_as_the_core(client: redis.Redis, algorithm: str) 
     expected = [local.allow(now, cost) for now, cost in SEQUENCE]
     actual = [remote.allow("user:1", now, cost) for now, cost in SEQUENCE]
     assert actual == expected
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    burst=st.integers(min_value=1, max_value=6),
+    steps=st.lists(st.tuples(st.sampled_from([0.0, 0.001, 0.05, 0.2, 0.5, 1.3, 4.0]),
+                             st.integers(min_value=0, max_value=7)), max_size=25),
+)
+def test_redis_matches_the_core_on_generated_traffic(
+        client: redis.Redis, algorithm: str, burst: int, steps: list[tuple[float, int]]) -> None:
+    key = f"gen:{next(_counter)}"
+    local = make(algorithm, 3.0, burst)
+    remote = RedisLimiter(client, make(algorithm, 3.0, burst), ttl_min_s=60.0)
+    now = 1000.0
+    for gap, cost in steps:
+        now += gap
+        assert remote.allow(key, now, cost) == local.allow(now, cost)
+
+
+_counter = itertools.count()
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
