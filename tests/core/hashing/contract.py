@@ -137,6 +137,13 @@ class SchemeContract:
 
     # -- weights ---------------------------------------------------------------------------
 
+    def test_weights_are_reported_per_node(self) -> None:
+        scheme = self.make({"a": 2.0, "b": 1.0} if self.weighted else ["a", "b"])
+        assert scheme.weight("b") == 1.0
+        assert scheme.weight("a") == (2.0 if self.weighted else 1.0)
+        with pytest.raises(UnknownNodeError):
+            scheme.weight("c")
+
     def test_weights_skew_load_proportionally(self) -> None:
         weights = {"light": 1.0, "also-light": 1.0, "double": 2.0, "quad": 4.0}
         if not self.weighted:
