@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from hld.gateway import limits
+
 BALANCERS = ("round_robin", "weighted", "random", "least_conn", "weighted_least_conn",
              "ewma", "peak_ewma", "p2c", "ip_hash", "key_hash", "resource")
 BACKOFFS = ("none", "exponential", "full", "equal", "decorrelated")
@@ -152,6 +154,16 @@ class Listener:
 
 
 @dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Client-side timeouts (defaults in ``limits``); tests and tight deployments lower them."""
+
+    header_s: float = limits.HEADER_TIMEOUT_S
+    body_idle_s: float = limits.BODY_IDLE_TIMEOUT_S
+    body_s: float = limits.BODY_TIMEOUT_S
+    keepalive_s: float = limits.KEEPALIVE_TIMEOUT_S
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     listeners: tuple[Listener, ...]
     upstreams: Mapping[str, Upstream]
@@ -166,6 +178,7 @@ class GatewayConfig:
     rate_limit_url: str | None = None
     data_dir: str = ".hld/gateway"
     source: str = "<flags>"
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -499,27 +512,33 @@ def from_mapping(data: Mapping[str, Any], source: str = "<config>") -> GatewayCo
         if route.auth in ("opaque", "any") and opaque is None:
             raise ConfigError(f"{source}: routes.{route.name}.auth: {route.auth!r} needs an "
                               "[auth.opaque] table")
-    limits = top.table("rate_limit")
+    shared = top.table("rate_limit")
     backend, url = "local", None
-    if limits is not None:
-        backend = limits.text("backend", "local", choices=LIMIT_BACKENDS)
-        url = limits.text("url")
+    if shared is not None:
+        backend = shared.text("backend", "local", choices=LIMIT_BACKENDS)
+        url = shared.text("url")
         if backend != "local" and not url:
-            raise limits.fail("url", f"backend {backend!r} needs url = \"redis://HOST:PORT\"")
-        limits.done()
+            raise shared.fail("url", f"backend {backend!r} needs url = \"redis://HOST:PORT\"")
+        shared.done()
     gateway = top.table("gateway")
     workers, access_log, data_dir = 1, True, ".hld/gateway"
     trusted: tuple[str, ...] = ()
+    timeouts = Timeouts()
     if gateway is not None:
         workers = gateway.integer("workers", 1, high=64)
         access_log = gateway.flag("access_log", True)
         trusted = gateway.strings("trusted_proxies") or ()
         data_dir = gateway.text("data_dir", data_dir)
+        timeouts = Timeouts(
+            gateway.number("header_timeout_s", limits.HEADER_TIMEOUT_S, high=3600),
+            gateway.number("body_idle_timeout_s", limits.BODY_IDLE_TIMEOUT_S, high=3600),
+            gateway.number("body_timeout_s", limits.BODY_TIMEOUT_S, high=3600),
+            gateway.number("keepalive_timeout_s", limits.KEEPALIVE_TIMEOUT_S, high=3600))
         gateway.done()
     top.done()
     _check_trusted(trusted, source)
     return GatewayConfig(listeners, upstreams, routes, admin, workers, access_log, trusted,
-                         jwt, opaque, backend, url, data_dir, source)
+                         jwt, opaque, backend, url, data_dir, source, timeouts)
 
 
 def _check_trusted(networks: tuple[str, ...], source: str) -> None:

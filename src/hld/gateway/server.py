@@ -115,6 +115,9 @@ class Gateway:
         self.ejected: dict[str, set[str]] = {name: set() for name in self.upstreams}
         self.limited_at: dict[str, float] = {}
         self.sweeper: asyncio.TimerHandle | None = None
+        # Once a second, or often enough that a short timeout is not overshot by much.
+        t = config.timeouts
+        self.sweep_interval_s = max(0.05, min(1.0, t.header_s / 4, t.body_idle_s / 4))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -122,7 +125,7 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         for upstream in self.upstreams.values():
             upstream.start_health_checks()
-        self.sweeper = self.loop.call_later(1.0, self.sweep)
+        self.sweeper = self.loop.call_later(self.sweep_interval_s, self.sweep)
 
     def loop_time(self) -> float:
         return self.clock()
@@ -140,19 +143,20 @@ class Gateway:
     def sweep(self) -> None:
         """Once a second: time out idle, slow-header and slow-body clients; flush logs."""
         now = self.clock()
+        timeouts = self.config.timeouts
         for conn in list(self.connections):
             state = conn.state
-            if state == IDLE and now - conn.since > limits.KEEPALIVE_TIMEOUT_S:
+            if state == IDLE and now - conn.since > timeouts.keepalive_s:
                 conn.close()
-            elif state == HEAD and now - conn.since > limits.HEADER_TIMEOUT_S:
+            elif state == HEAD and now - conn.since > timeouts.header_s:
                 conn.timed_out("request head")
-            elif state == BODY and (now - conn.body_last > limits.BODY_IDLE_TIMEOUT_S
-                                    or now - conn.since > limits.BODY_TIMEOUT_S):
+            elif state == BODY and (now - conn.body_last > timeouts.body_idle_s
+                                    or now - conn.since > timeouts.body_s):
                 conn.timed_out("request body")
         for upstream in self.upstreams.values():
             self._note_health(upstream)
         self.flush_log()
-        self.sweeper = self.loop.call_later(1.0, self.sweep)
+        self.sweeper = self.loop.call_later(self.sweep_interval_s, self.sweep)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = self.loop.create_task(coro)

@@ -1,0 +1,202 @@
+"""Fixtures for the gateway's black-box tests: real upstream and gateway processes.
+
+``Upstream`` runs ``upstream_app.py`` on a free loopback port; ``GatewayProcess`` runs
+``python -m hld.cli gateway --config FILE`` with a generated TOML file, waits for its
+port, and stops it (SIGTERM, then SIGKILL) however the test ends. Each module starts the
+few processes it needs once (module-scoped), with short timeouts in its configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import free_port, wait_for_port
+
+APP = Path(__file__).with_name("upstream_app.py")
+ROOT = Path(__file__).resolve().parents[2]
+STOP_TIMEOUT_S = 5.0
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+class Upstream:
+    """One upstream_app.py process; restartable on the same port."""
+
+    def __init__(self, name: str, port: int | None = None) -> None:
+        self.name = name
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Upstream:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(APP), "--port", str(self.port), "--name", self.name],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+            self.proc = None
+
+    def get(self, path: str) -> Any:
+        return httpx.get(self.url + path, timeout=5.0).json()
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/stats")
+        return result
+
+    def hits(self, path: str = "*") -> int:
+        return int(self.stats()["hits"].get(path, 0))
+
+    def reset(self) -> None:
+        self.get("/reset")
+
+
+class GatewayProcess:
+    """``hld gateway --config FILE`` as a real process."""
+
+    def __init__(self, config: str, directory: Path, port: int, admin_port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.admin_port = admin_port
+        self.config_path = directory / "gateway.toml"
+        self.config_path.write_text(config)
+        self.log_path = directory / "gateway.log"
+        self.err_path = directory / "gateway.err"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def start(self) -> GatewayProcess:
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        with self.log_path.open("ab") as out, self.err_path.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hld.cli", "gateway", "--config", str(self.config_path)],
+                stdout=out, stderr=err, env=env, cwd=self.directory)
+        try:
+            wait_for_port(self.port, timeout_s=15.0)
+            wait_for_port(self.admin_port, timeout_s=5.0)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(f"gateway did not start: {self.err_path.read_text()}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def metrics(self) -> str:
+        return httpx.get(self.admin_url + "/metrics", timeout=5.0).text
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = httpx.get(self.admin_url + "/status", timeout=5.0).json()
+        return result
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """Access-log lines written so far (the gateway flushes at least every sweep)."""
+        lines = self.log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+GatewayFactory = Callable[[str], GatewayProcess]
+
+
+def gateway_config(body: str, *, port: int, admin_port: int, timeouts: bool = True) -> str:
+    """A full TOML file: one listener, the admin port, short test timeouts, and ``body``."""
+    head = (f'[[listeners]]\naddress = "127.0.0.1:{port}"\n\n'
+            f'[admin]\naddress = "127.0.0.1:{admin_port}"\n\n')
+    if timeouts and "[gateway]" not in body:
+        head += ('[gateway]\nheader_timeout_s = 1.0\nbody_idle_timeout_s = 1.0\n'
+                 'body_timeout_s = 3.0\nkeepalive_timeout_s = 5.0\n\n')
+    return head + body
+
+
+@contextmanager
+def running_gateway(body: str, directory: Path) -> Iterator[GatewayProcess]:
+    port, admin_port = free_port(), free_port()
+    gateway = GatewayProcess(gateway_config(body, port=port, admin_port=admin_port),
+                             directory, port, admin_port)
+    try:
+        yield gateway.start()
+    finally:
+        gateway.stop()
+
+
+@contextmanager
+def running_upstream(name: str) -> Iterator[Upstream]:
+    upstream = Upstream(name)
+    try:
+        yield upstream.start()
+    finally:
+        upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def processes() -> Iterator[ExitStack]:
+    """An exit stack that stops, at the end of the module, whatever a fixture started."""
+    with ExitStack() as stack:
+        yield stack
+
+
+def start(stack: ExitStack, manager: AbstractContextManager[Any]) -> Any:
+    return stack.enter_context(manager)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0,
+               interval_s: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        series, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
