@@ -18,6 +18,9 @@ from hld.runtime.limit_redis import AsyncRedisLimiter, RedisLimiter, script_sour
 
 pytestmark = pytest.mark.redis
 
+# Every test writes under its own key prefix: the server is shared by the whole session.
+_counter = itertools.count()
+
 RATE_PER_S = 4.0
 BURST = 5
 # (seconds, cost): bursts, refusals, waits across windows, a clock step back, peeks,
@@ -34,7 +37,6 @@ SEQUENCE = [
 @pytest.fixture
 def client(redis_server: int) -> Iterator[redis.Redis]:
     conn = redis.Redis(host="127.0.0.1", port=redis_server)
-    conn.flushall()
     try:
         yield conn
     finally:
@@ -44,7 +46,8 @@ def client(redis_server: int) -> Iterator[redis.Redis]:
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_redis_decides_exactly_as_the_core(client: redis.Redis, algorithm: str) -> None:
     local = make(algorithm, RATE_PER_S, BURST)
-    remote = RedisLimiter(client, make(algorithm, RATE_PER_S, BURST), ttl_min_s=60.0)
+    remote = RedisLimiter(client, make(algorithm, RATE_PER_S, BURST),
+                          prefix=f"hld:same:{next(_counter)}:", ttl_min_s=60.0)
     expected = [local.allow(now, cost) for now, cost in SEQUENCE]
     actual = [remote.allow("user:1", now, cost) for now, cost in SEQUENCE]
     assert actual == expected
@@ -69,12 +72,10 @@ def test_redis_matches_the_core_on_generated_traffic(
         assert remote.allow(key, now, cost) == local.allow(now, cost)
 
 
-_counter = itertools.count()
-
-
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_keys_are_independent(client: redis.Redis, algorithm: str) -> None:
-    remote = RedisLimiter(client, make(algorithm, RATE_PER_S, BURST))
+    remote = RedisLimiter(client, make(algorithm, RATE_PER_S, BURST),
+                          prefix=f"hld:indep:{next(_counter)}:")
     first = [remote.allow("a", 50.0).allowed for _ in range(BURST + 1)]
     other = remote.allow("b", 50.0)
     assert first == [True] * BURST + [False]
@@ -85,10 +86,11 @@ def test_keys_are_independent(client: redis.Redis, algorithm: str) -> None:
 def test_every_key_written_expires(client: redis.Redis, algorithm: str) -> None:
     """Memory stays bounded: no key is left without a TTL, none longer than needed."""
     prototype = make(algorithm, RATE_PER_S, BURST)
-    remote = RedisLimiter(client, prototype, ttl_min_s=1.0)
+    prefix = f"hld:ttl:{next(_counter)}:"
+    remote = RedisLimiter(client, prototype, prefix=prefix, ttl_min_s=1.0)
     for i in range(20):
         remote.allow(f"k{i}", 10.0 + i * 0.01, 1)
-    keys = client.keys("hld:limit:*")
+    keys = client.keys(f"{prefix}*")
     assert keys
     ttls_ms = [client.pttl(k) for k in keys]
     longest_ms = 1000 * max(prototype.horizon_s, 1.0) + 2
@@ -97,7 +99,7 @@ def test_every_key_written_expires(client: redis.Redis, algorithm: str) -> None:
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_server_clock_is_used_when_now_is_omitted(client: redis.Redis, algorithm: str) -> None:
-    remote = RedisLimiter(client, make(algorithm, 0.01, 3))
+    remote = RedisLimiter(client, make(algorithm, 0.01, 3), prefix=f"hld:time:{next(_counter)}:")
     allowed = [remote.allow("clock").allowed for _ in range(4)]
     assert allowed == [True, True, True, False]
 
@@ -106,20 +108,20 @@ def test_server_clock_is_used_when_now_is_omitted(client: redis.Redis, algorithm
 def test_concurrent_threads_never_over_admit(redis_server: int, algorithm: str) -> None:
     """8 threads x 15 calls at one instant against a burst of 20: exactly 20 pass."""
     burst = 20
+    prefix = f"hld:race:{next(_counter)}:"
     admitted: list[int] = []
     lock = threading.Lock()
 
     def worker() -> None:
         conn = redis.Redis(host="127.0.0.1", port=redis_server)
         try:
-            remote = RedisLimiter(conn, make(algorithm, 1.0, burst), prefix="hld:race:")
+            remote = RedisLimiter(conn, make(algorithm, 1.0, burst), prefix=prefix)
             passed = sum(remote.allow("shared", 500.0).allowed for _ in range(15))
         finally:
             conn.close()
         with lock:
             admitted.append(passed)
 
-    redis.Redis(host="127.0.0.1", port=redis_server).flushall()
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
         thread.start()
@@ -132,8 +134,8 @@ def test_asyncio_tasks_never_over_admit(redis_server: int) -> None:
     async def scenario() -> int:
         conn = redis.asyncio.Redis(host="127.0.0.1", port=redis_server)
         try:
-            await conn.flushall()
-            remote = AsyncRedisLimiter(conn, make("gcra", 1.0, 10))
+            remote = AsyncRedisLimiter(conn, make("gcra", 1.0, 10),
+                                       prefix=f"hld:race:{next(_counter)}:")
             results = await asyncio.gather(*(remote.allow("shared", 7.0) for _ in range(60)))
         finally:
             await conn.aclose()
@@ -146,10 +148,9 @@ def test_async_decides_exactly_as_the_core(redis_server: int) -> None:
     async def scenario() -> None:
         conn = redis.asyncio.Redis(host="127.0.0.1", port=redis_server)
         try:
-            await conn.flushall()
             local = make("sliding_counter", RATE_PER_S, BURST)
             remote = AsyncRedisLimiter(conn, make("sliding_counter", RATE_PER_S, BURST),
-                                       ttl_min_s=60.0)
+                                       prefix=f"hld:async:{next(_counter)}:", ttl_min_s=60.0)
             for now, cost in SEQUENCE:
                 assert await remote.allow("u", now, cost) == local.allow(now, cost)
         finally:
@@ -159,7 +160,7 @@ def test_async_decides_exactly_as_the_core(redis_server: int) -> None:
 
 
 def test_scripts_survive_a_script_flush(client: redis.Redis) -> None:
-    remote = RedisLimiter(client, make("gcra", 1.0, 2))
+    remote = RedisLimiter(client, make("gcra", 1.0, 2), prefix=f"hld:flush:{next(_counter)}:")
     assert remote.allow("f", 1.0).allowed
     client.script_flush()
     assert remote.allow("f", 1.0).allowed
