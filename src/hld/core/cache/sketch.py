@@ -16,7 +16,7 @@ Strategy, chosen for pure-Python speed (this sits on every cache hit):
 - Counters saturate at 15, so they carry 4 bits of information as in the TinyLFU paper,
   but live one per byte of a ``bytearray`` per row: unpacking nibbles in Python costs more
   per operation than the memory saved. A saturating increment is one lookup in a
-  precomputed 256-entry table (``_INCREMENT``) instead of a compare and a branch.
+  precomputed 256-entry table (``INCREMENT``) instead of a compare and a branch.
 - Aging: after ``sample_size`` recorded uses every counter is halved (one C-speed
   ``bytearray.translate``), so old popularity fades and the sketch follows a shifting
   workload. Caffeine and the TinyLFU paper use a sample of 10 uses per cache entry.
@@ -28,7 +28,7 @@ Strategy, chosen for pure-Python speed (this sits on every cache hit):
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 DEPTH = 4                         # rows of the count-min sketch (unrolled in the code below)
 COUNTER_MAX = 15                  # 4-bit saturating counters
@@ -44,7 +44,8 @@ _MIX128 = 0x9E3779B97F4A7C15F39CC0605CEDC835
 # A key's place in the sketch: (doorkeeper slot, row 0 index, ..., row 3 index).
 Slots = tuple[int, int, int, int, int]
 
-_INCREMENT = bytes(min(n + 1, COUNTER_MAX) for n in range(256))
+# Saturating increment of a 4-bit counter as a table lookup: INCREMENT[n] == min(n + 1, 15).
+INCREMENT = bytes(min(n + 1, COUNTER_MAX) for n in range(256))
 _HALVE = bytes(n >> 1 for n in range(256))
 
 
@@ -56,11 +57,12 @@ def _bits_for(n: int) -> int:
 class FrequencySketch:
     """Approximate recent use counts of keys, for TinyLFU admission decisions."""
 
-    __slots__ = ("_additions", "_door", "_door_mask", "_hash_mask", "_mask", "_mix", "_rows",
-                 "_sample_size", "_shifts", "resets")
+    __slots__ = ("_additions", "_before_age", "_door", "_door_mask", "_hash_mask", "_mask",
+                 "_mix", "_rows", "_sample_size", "_shifts", "resets")
 
     def __init__(self, capacity: int, *, sample_size: int | None = None,
-                 doorkeeper: bool = True) -> None:
+                 doorkeeper: bool = True,
+                 before_age: Callable[[], object] | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         bits = max(_bits_for(WIDTH_MIN), _bits_for(capacity * WIDTH_PER_ENTRY))
@@ -86,6 +88,7 @@ class FrequencySketch:
             self._door = None
             self._door_mask = 0
         self._additions = 0
+        self._before_age = before_age  # lets a caller flush its own tallies first
         self.resets = 0
 
     @property
@@ -125,7 +128,7 @@ class FrequencySketch:
             door[slots[0]] = 1  # first sighting in this sample: only the doorkeeper learns
         else:
             t0, t1, t2, t3 = self._rows
-            increment = _INCREMENT
+            increment = INCREMENT
             _, i0, i1, i2, i3 = slots
             t0[i0] = increment[t0[i0]]
             t1[i1] = increment[t1[i1]]
@@ -145,20 +148,63 @@ class FrequencySketch:
             count += 1
         return count
 
+    def more_frequent(self, slots: Slots, tally: int, other: Slots, other_tally: int) -> bool:
+        """TinyLFU's admission test between two known keys, each with uses tallied outside
+        the sketch: is the first strictly more frequent? (One call for both estimates.)"""
+        t0, t1, t2, t3 = self._rows
+        d, i0, i1, i2, i3 = slots
+        first = min(t0[i0], t1[i1], t2[i2], t3[i3]) + tally
+        d2, i0, i1, i2, i3 = other
+        second = min(t0[i0], t1[i1], t2[i2], t3[i3]) + other_tally
+        door = self._door
+        if door is not None:
+            first += door[d]
+            second += door[d2]
+        # Tallies may run past a counter's range; compare as the counters would hold them.
+        return min(first, COUNTER_MAX + 1) > min(second, COUNTER_MAX + 1)
+
+    @property
+    def uses_before_aging(self) -> int:
+        """How many more uses the sketch takes before it ages."""
+        return self._sample_size - self._additions
+
+    def add_counts(self, slots: Slots, count: int) -> None:
+        """Add ``count`` uses of a known key straight to its counters (no doorkeeper).
+
+        For callers that tally a resident key's uses themselves and hand them over later
+        (the W-TinyLFU cache does, so a hit costs an integer increment); they report the
+        uses for aging with ``add_uses`` and flush their tallies in ``before_age``.
+        """
+        t0, t1, t2, t3 = self._rows
+        _, i0, i1, i2, i3 = slots
+        t0[i0] = min(t0[i0] + count, COUNTER_MAX)
+        t1[i1] = min(t1[i1] + count, COUNTER_MAX)
+        t2[i2] = min(t2[i2] + count, COUNTER_MAX)
+        t3[i3] = min(t3[i3] + count, COUNTER_MAX)
+
+    def add_uses(self, count: int) -> None:
+        """Account ``count`` uses recorded outside ``increment``; ages when due."""
+        self._additions += count
+        if self._additions >= self._sample_size:
+            self.age()
+
     def age(self) -> None:
         """Halve every counter and clear the doorkeeper, so popularity fades with time."""
-        t0, t1, t2, t3 = self._rows
-        self._rows = (t0.translate(_HALVE), t1.translate(_HALVE), t2.translate(_HALVE),
-                      t3.translate(_HALVE))
+        if self._before_age is not None:
+            self._before_age()
+        for row in self._rows:
+            row[:] = row.translate(_HALVE)
         if self._door is not None:
-            self._door = bytearray(len(self._door))
-        self._additions //= 2
+            self._door[:] = bytes(len(self._door))
+        # Uses beyond one sample (a long run of hits reported at once) are forgotten with
+        # the halving, as if it had happened on time.
+        self._additions = min(self._additions, self._sample_size) // 2
         self.resets += 1
 
     def clear(self) -> None:
         """Forget everything."""
-        width = self._mask + 1
-        self._rows = (bytearray(width), bytearray(width), bytearray(width), bytearray(width))
+        for row in self._rows:
+            row[:] = bytes(len(row))
         if self._door is not None:
-            self._door = bytearray(len(self._door))
+            self._door[:] = bytes(len(self._door))
         self._additions = 0

@@ -17,30 +17,37 @@ the same direction while it improves, reverse when it worsens, take smaller step
 settles and restart with large steps when the hit ratio jumps (the workload changed).
 
 Speed: each region is an ``OrderedDict`` (C-speed move-to-end and pop-oldest) and
-``_where`` maps a key to its region, so a hit costs one lookup to find it. Entries are
-``(value, slots)``: the key's places in the sketch are computed once, when it enters, so
-the sketch update on a hit is four bytearray increments and no big-integer arithmetic.
-The climber runs only on the miss path, so hits pay nothing for it.
+``_where`` maps a key to its region, so a hit costs one lookup to find it. An entry is a
+list ``[value, slots, hits]``: ``slots``, the key's places in the sketch, are computed
+once when it enters, and a hit only bumps the entry's own ``hits`` tally instead of four
+sketch counters. Tallies reach the sketch when the entry is evicted and just before each
+aging; admission adds the tally to the sketch's estimate, so decisions see every use
+(and a resident key's uses never inflate the colliding counters of other keys). Aging,
+admission and the climber all run on the miss path, so a hit costs about what an LRU hit
+does.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 from hld.core.cache.base import Cache, EvictionListener, K, V, Weigher
-from hld.core.cache.sketch import FrequencySketch, Slots
+from hld.core.cache.sketch import FrequencySketch
 
 # Tunables (shares of capacity unless stated), with their reasons.
 WINDOW_SHARE = 0.01            # start like Caffeine: 1 % window, then the climber adapts it
 PROTECTED_SHARE = 0.80         # of main: protected keeps proven entries, probation the rest
-CLIMB_SAMPLE_PER_ENTRY = 2     # requests per climber sample, per unit of capacity ...
+CLIMB_SAMPLE_PER_ENTRY = 10    # requests per climber sample per entry (Caffeine: 10) ...
 CLIMB_SAMPLE_MIN = 1_000       # ... but enough requests for a stable hit-ratio reading
 CLIMB_STEP_SHARE = 0.0625      # first step: 6.25 % of capacity (Caffeine's choice)
 CLIMB_STEP_DECAY = 0.98        # steps shrink as the window settles
 CLIMB_RESTART_CHANGE = 0.05    # a hit-ratio jump this large means a new workload: big steps
 
-_Entry = tuple[V, Slots]
+# An entry: [value, slots (sketch positions), hits not yet added to the sketch]. A list,
+# not a class, because building one is a single bytecode on the miss path.
+_Entry = list[Any]
 
 
 class WTinyLFUCache(Cache[K, V]):
@@ -55,17 +62,18 @@ class WTinyLFUCache(Cache[K, V]):
         super().__init__(capacity, weigher=weigher, on_evict=on_evict)
         if not 0.0 <= window_share <= 1.0:
             raise ValueError(f"window_share must be within [0, 1], got {window_share}")
-        self._window: OrderedDict[K, _Entry[V]] = OrderedDict()
-        self._probation: OrderedDict[K, _Entry[V]] = OrderedDict()
-        self._protected: OrderedDict[K, _Entry[V]] = OrderedDict()
-        self._where: dict[K, OrderedDict[K, _Entry[V]]] = {}
+        self._window: OrderedDict[K, _Entry] = OrderedDict()
+        self._probation: OrderedDict[K, _Entry] = OrderedDict()
+        self._protected: OrderedDict[K, _Entry] = OrderedDict()
+        self._where: dict[K, OrderedDict[K, _Entry]] = {}
         self._weights: dict[K, int] | None = {} if weigher is not None else None
         self._sketch = FrequencySketch(capacity, sample_size=sample_size,
-                                       doorkeeper=doorkeeper)
-        # Bound methods cached: they run on every request.
+                                       doorkeeper=doorkeeper, before_age=self._flush_tallies)
+        self._hits_reported = 0        # hits already reported to the sketch as uses
+        # Bound methods cached: they serve every miss.
         self._slots = self._sketch.slots
         self._record = self._sketch.increment_slots
-        self._frequency = self._sketch.frequency_slots
+        self._more_frequent = self._sketch.more_frequent
         self._window_weight = 0
         self._probation_weight = 0
         self._protected_weight = 0
@@ -81,6 +89,7 @@ class WTinyLFUCache(Cache[K, V]):
         self._climb_hits = 0
         self._climb_requests = 0
         self._climb_previous_ratio = 0.0
+        self._check_at = 0                # requests count at which _periodic is next due
 
     # -- the interface -------------------------------------------------------------
 
@@ -102,8 +111,8 @@ class WTinyLFUCache(Cache[K, V]):
         else:
             region.move_to_end(key)
             entry = region[key]
-        self._record(entry[1])
-        return entry[0]
+        entry[2] += 1
+        return entry[0]  # type: ignore[no-any-return]
 
     def peek(self, key: K, default: V | None = None) -> V | None:
         region = self._where.get(key)
@@ -116,17 +125,17 @@ class WTinyLFUCache(Cache[K, V]):
         where = self._where
         region = where.get(key)
         if region is not None:
-            slots = region[key][1]
-            region[key] = (value, slots)
+            entry = region[key]
+            entry[0] = value
+            entry[2] += 1
             region.move_to_end(key)
-            self._record(slots)
             return
-        if self._adaptive and self._hits + self._misses >= self._climb_at:
-            self._climb()
+        if self._hits + self._misses >= self._check_at:
+            self._periodic()
         slots = self._slots(key)
         self._record(slots)
         window = self._window
-        window[key] = (value, slots)
+        window[key] = [value, slots, 0]
         where[key] = window
         self._weight += 1
         if len(window) <= self._window_max:
@@ -142,23 +151,27 @@ class WTinyLFUCache(Cache[K, V]):
             self._probation_weight += 1
             return
         victims = probation or self._protected
+        leaving, leaving_entry = candidate, candidate_entry
         if victims:
             victim = next(iter(victims))
-            frequency = self._frequency
-            if frequency(candidate_entry[1]) > frequency(victims[victim][1]):
-                victim_entry = victims.pop(victim)
-                del where[victim]
+            victim_entry = victims[victim]
+            if self._more_frequent(candidate_entry[1], candidate_entry[2],
+                                   victim_entry[1], victim_entry[2]):
+                del victims[victim]
                 probation[candidate] = candidate_entry
                 where[candidate] = probation
                 if victims is not probation:
                     self._protected_weight -= 1
                     self._probation_weight += 1
-                self._weight -= 1
-                self._evicted(victim, victim_entry[0])
-                return
-        del where[candidate]
+                leaving, leaving_entry = victim, victim_entry
+        del where[leaving]
         self._weight -= 1
-        self._evicted(candidate, candidate_entry[0])
+        # _retire and Cache._evicted, inlined.
+        if leaving_entry[2]:
+            self._sketch.add_counts(leaving_entry[1], leaving_entry[2])
+        self._evictions += 1
+        if self._on_evict is not None:
+            self._on_evict(leaving, leaving_entry[0])
 
     def delete(self, key: K) -> bool:
         region = self._where.pop(key, None)
@@ -201,6 +214,39 @@ class WTinyLFUCache(Cache[K, V]):
 
     # -- internals -------------------------------------------------------------------
 
+    def _periodic(self) -> None:
+        """Work due every so many requests: report hits to the sketch, climb.
+
+        Each request is at most one use, so the sketch cannot be due to age before
+        ``uses_before_aging`` more requests; that, and the climber's next sample, set
+        the next check and keep this off the per-request path.
+        """
+        requests = self._hits + self._misses
+        count = self._hits - self._hits_reported
+        if count:
+            self._hits_reported = self._hits
+            self._sketch.add_uses(count)
+        if self._adaptive and requests >= self._climb_at:
+            self._climb()
+        self._check_at = requests + self._sketch.uses_before_aging
+        if self._adaptive:
+            self._check_at = min(self._check_at, self._climb_at)
+
+    def _flush_tallies(self) -> None:
+        """Before the sketch ages: move every entry's hit tally into its counters."""
+        add_counts = self._sketch.add_counts
+        for region in (self._window, self._probation, self._protected):
+            for entry in region.values():
+                if entry[2]:
+                    add_counts(entry[1], entry[2])
+                    entry[2] = 0
+
+    def _retire(self, key: K, entry: _Entry) -> None:
+        """An entry leaves: its tally joins the sketch (its history outlives it)."""
+        if entry[2]:
+            self._sketch.add_counts(entry[1], entry[2])
+        self._evicted(key, entry[0])
+
     def _put_weighted(self, key: K, value: V) -> None:
         weights = self._weights
         if weights is None:  # pragma: no cover - put() only comes here with a weigher
@@ -208,10 +254,10 @@ class WTinyLFUCache(Cache[K, V]):
         weight = self._weigh(key, value)
         region = self._where.get(key)
         if region is not None:
-            slots = region[key][1]
-            region[key] = (value, slots)
+            entry = region[key]
+            entry[0] = value
+            entry[2] += 1
             region.move_to_end(key)
-            self._record(slots)
             delta = weight - weights[key]
             weights[key] = weight
             self._add_region_weight(region, delta)
@@ -221,11 +267,11 @@ class WTinyLFUCache(Cache[K, V]):
                 while self._weight > self._capacity:
                     self._evict_one_from_main()
             return
-        if self._adaptive and self._hits + self._misses >= self._climb_at:
-            self._climb()
+        if self._hits + self._misses >= self._check_at:
+            self._periodic()
         slots = self._slots(key)
         self._record(slots)
-        self._window[key] = (value, slots)
+        self._window[key] = [value, slots, 0]
         self._where[key] = self._window
         weights[key] = weight
         self._window_weight += weight
@@ -236,7 +282,7 @@ class WTinyLFUCache(Cache[K, V]):
     def _weight_of(self, key: K) -> int:
         return 1 if self._weights is None else self._weights[key]
 
-    def _add_region_weight(self, region: OrderedDict[K, _Entry[V]], weight: int) -> None:
+    def _add_region_weight(self, region: OrderedDict[K, _Entry], weight: int) -> None:
         if region is self._window:
             self._window_weight += weight
         elif region is self._probation:
@@ -259,35 +305,36 @@ class WTinyLFUCache(Cache[K, V]):
             self._window_weight -= weight
             self._admit(key, entry, weight)
 
-    def _admit(self, key: K, entry: _Entry[V], weight: int) -> None:
+    def _admit(self, key: K, entry: _Entry, weight: int) -> None:
         """Place a candidate in probation if it fits or out-frequents main's victims."""
         while self._probation_weight + self._protected_weight + weight > self._main_max:
             victims = self._probation or self._protected
             if not victims:
-                self._drop(key, entry[0], weight)
+                self._drop(key, entry, weight)
                 return
             victim = next(iter(victims))
-            if self._frequency(entry[1]) <= self._frequency(victims[victim][1]):
-                self._drop(key, entry[0], weight)
+            victim_entry = victims[victim]
+            if not self._more_frequent(entry[1], entry[2], victim_entry[1], victim_entry[2]):
+                self._drop(key, entry, weight)
                 return
             self._evict_one_from_main()
         self._probation[key] = entry
         self._where[key] = self._probation
         self._probation_weight += weight
 
-    def _drop(self, key: K, value: V, weight: int) -> None:
+    def _drop(self, key: K, entry: _Entry, weight: int) -> None:
         del self._where[key]
         if self._weights is not None:
             del self._weights[key]
         self._weight -= weight
-        self._evicted(key, value)
+        self._retire(key, entry)
 
     def _evict_one_from_main(self) -> None:
         region = self._probation or self._protected or self._window
         key, entry = region.popitem(last=False)
         weight = self._weight_of(key)
         self._add_region_weight(region, -weight)
-        self._drop(key, entry[0], weight)
+        self._drop(key, entry, weight)
 
     def _demote_protected(self) -> None:
         protected = self._protected
