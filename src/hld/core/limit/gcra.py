@@ -11,6 +11,8 @@ Two entry points:
 
 * ``GCRA(rate_per_s, burst)``: the float-seconds limiter every algorithm shares
   (``burst`` is the number of units that may pass at once, redis-cell's ``max_burst + 1``).
+  Its decisions match CL.THROTTLE's (tested), except that a cost that can never pass
+  reports ``retry_after_s = inf`` where the reply says -1.
 * ``cl_throttle(...)``: CL.THROTTLE exactly, in integer nanoseconds as redis-cell computes
   it (emission interval truncated to whole nanoseconds, remaining from whole microseconds,
   reply seconds rounded up when a partial millisecond remains). It takes the stored TAT and
