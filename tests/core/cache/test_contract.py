@@ -221,6 +221,34 @@ def test_on_evict_is_called_once_per_eviction_with_the_evicted_pair(policy: str)
     assert stats.evictions > 0
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["count", "weight"])
+def test_keys_leave_only_by_delete_or_by_a_reported_eviction(policy: str, weighted: bool) -> None:
+    evicted: list[tuple[Any, Any]] = []
+    weigher = (lambda _k, v: v % 4) if weighted else None
+    cache = build(policy, 6, weigher=weigher, on_evict=lambda k, v: evicted.append((k, v)))
+    last_value: dict[int, int] = {}
+    before: set[int] = set()
+    for step, (op, key) in enumerate(_random_ops(seed=8, n=800, keys=20)):
+        evicted.clear()
+        deleted = False
+        if op == "put":
+            cache.put(key, step)
+            last_value[key] = step
+        elif op == "delete":
+            deleted = cache.delete(key)
+        else:
+            _apply(cache, op, key)
+        after = set(cache)
+        gone = {k for k, _ in evicted}
+        assert len(gone) == len(evicted)  # each victim reported once
+        # An admission filter (W-TinyLFU) may turn the new key itself away: an eviction.
+        refused = {key} if op == "put" and key not in before and key in gone else set()
+        assert not refused & after
+        assert before - after == (gone - refused) | ({key} if deleted else set())
+        assert all(value == last_value[k] for k, value in evicted)
+        before = after
+
+
 def test_evicted_keys_are_gone_when_the_listener_runs(policy: str) -> None:
     seen: list[bool] = []
     cache: Cache[Any, Any]

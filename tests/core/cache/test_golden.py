@@ -158,7 +158,7 @@ def test_random_without_an_rng_is_deterministic() -> None:
     assert victims("random", 4, trace) == victims("random", 4, trace)
 
 
-def test_random_rejects_an_rng_without_randrange() -> None:
+def test_random_rejects_an_rng_without_random() -> None:
     with pytest.raises(TypeError, match=r"rng must have random\(\)"):
         make("random", 3, rng=object())
 
