@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -14,10 +15,17 @@ OFFLINE_POLICIES = frozenset({"opt"})
 ONLINE_POLICIES = tuple(name for name in POLICIES if name not in OFFLINE_POLICIES)
 
 
-def build(name: str, capacity: int, **options: Any) -> Cache[Any, Any]:
-    """``make(name, capacity)`` with the options a policy needs to be deterministic."""
+def build(name: str, capacity: int, *, trace: Sequence[Any] | None = None,
+          **options: Any) -> Cache[Any, Any]:
+    """``make(name, capacity)`` with the options a policy needs to be deterministic.
+
+    A test that knows its whole request sequence in advance passes it as ``trace`` and so
+    runs offline policies too (they are given it); other tests skip them.
+    """
     if name in OFFLINE_POLICIES:
-        pytest.skip(f"{name} needs the whole future trace; it has its own tests")
+        if trace is None:
+            pytest.skip(f"{name} needs the whole future trace; it has its own tests")
+        options["trace"] = list(trace)
     if name == "random":
         options.setdefault("rng", random.Random(7))
     return make(name, capacity, **options)

@@ -70,7 +70,7 @@ def test_weight_never_exceeds_a_weighed_capacity(policy: str) -> None:
 
 
 def test_a_full_cache_of_ones_holds_exactly_capacity_entries(policy: str) -> None:
-    cache = build(policy, CAPACITY)
+    cache = build(policy, CAPACITY, trace=range(3 * CAPACITY))
     for key in range(3 * CAPACITY):
         cache.put(key, key)
     assert len(cache) == CAPACITY
@@ -264,8 +264,8 @@ def test_evicted_keys_are_gone_when_the_listener_runs(policy: str) -> None:
 
 
 def test_statistics_count_hits_misses_and_evictions(policy: str) -> None:
-    cache, evicted = _recording(policy)
     requests = zipf_like(2000, keys=60, seed=5)
+    cache, evicted = _recording(policy, trace=requests)
     hits = 0
     for key in requests:
         if cache.get(key) is None:
@@ -283,7 +283,7 @@ def test_statistics_count_hits_misses_and_evictions(policy: str) -> None:
 
 
 def test_statistics_are_a_frozen_snapshot(policy: str) -> None:
-    cache = build(policy, CAPACITY)
+    cache = build(policy, CAPACITY, trace=["a", "a"])
     before = cache.statistics()
     cache.put("a", 1)
     cache.get("a")
@@ -293,7 +293,7 @@ def test_statistics_are_a_frozen_snapshot(policy: str) -> None:
 
 
 def test_hit_ratio_is_zero_before_any_request(policy: str) -> None:
-    stats = build(policy, CAPACITY).statistics()
+    stats = build(policy, CAPACITY, trace=[]).statistics()
     assert stats.hit_ratio == 0.0
     assert stats.miss_ratio == 0.0
 
@@ -309,7 +309,7 @@ def test_reset_statistics_zeroes_the_counters_only(policy: str) -> None:
 
 def test_replays_are_deterministic(policy: str) -> None:
     requests = zipf_like(3000, keys=200, seed=6)
-    first, second = build(policy, 20), build(policy, 20)
+    first, second = build(policy, 20, trace=requests), build(policy, 20, trace=requests)
     replay(first, requests)
     replay(second, requests)
     assert first.statistics() == second.statistics()
@@ -323,13 +323,13 @@ def test_replays_are_deterministic(policy: str) -> None:
 @pytest.mark.parametrize("capacity", [0, -1, -100])
 def test_a_capacity_below_one_is_a_value_error(policy: str, capacity: int) -> None:
     with pytest.raises(ValueError, match="capacity must be at least 1"):
-        build(policy, capacity)
+        build(policy, capacity, trace=[])
 
 
 @pytest.mark.parametrize("capacity", [1.5, "10", None, True])
 def test_a_capacity_that_is_not_an_int_is_a_type_error(policy: str, capacity: Any) -> None:
     with pytest.raises(TypeError, match="capacity must be an int"):
-        build(policy, capacity)
+        build(policy, capacity, trace=[])
 
 
 def test_an_entry_heavier_than_the_capacity_is_refused_and_changes_nothing(policy: str) -> None:
@@ -370,4 +370,28 @@ def test_policy_names_are_case_insensitive() -> None:
 
 
 def test_every_policy_reports_its_registered_name(policy: str) -> None:
-    assert policy == build(policy, 3).name
+    assert build(policy, 3, trace=[]).name == policy
+
+
+# -- the offline bound ------------------------------------------------------------------
+
+
+def _workloads() -> dict[str, list[int]]:
+    zipf = zipf_like(3000, keys=300, seed=9)
+    loop = [i % 40 for i in range(2000)]
+    scans: list[int] = []
+    for i in range(30):  # 50 skewed requests, then a scan of 60 keys never seen again
+        scans += zipf[i * 50:(i + 1) * 50] + list(range(1000 + i * 60, 1060 + i * 60))
+    return {"zipf": zipf, "loop": loop, "zipf_with_scans": scans}
+
+
+@pytest.mark.parametrize("workload", ["zipf", "loop", "zipf_with_scans"])
+def test_no_policy_hits_more_than_belady_opt(policy: str, workload: str) -> None:
+    if "opt" not in POLICIES:
+        pytest.skip("opt is not registered")
+    requests = _workloads()[workload]
+    opt = build("opt", 30, trace=requests)
+    replay(opt, requests)
+    cache = build(policy, 30, trace=requests)
+    replay(cache, requests)
+    assert cache.statistics().hits <= opt.statistics().hits
