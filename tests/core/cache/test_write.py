@@ -91,6 +91,16 @@ def test_every_write_is_readable_back(policy_class: type[WritePolicy[Any, Any]])
     assert [policy.get(f"k{i}") for i in range(10)] == list(range(10))
 
 
+def test_writing_none_is_refused_because_none_means_absent(
+        policy_class: type[WritePolicy[Any, Any]]) -> None:
+    store = MemoryStore()
+    policy = policy_class(build("lru", 4), store)
+    with pytest.raises(ValueError, match="None means absent"):
+        policy.put("a", None)
+    assert store.calls == []
+    assert len(policy.cache) == 0
+
+
 # -- write-through ----------------------------------------------------------------------
 
 

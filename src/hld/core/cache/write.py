@@ -15,6 +15,9 @@ sees only three calls: ``load(key) -> value | None``, ``store(key, value)`` and
   ``crash()`` models losing the cache process: the cache empties and every dirty write
   not yet flushed is lost, counted in ``statistics().lost_writes``.
 
+``None`` means "absent" on both sides (a miss in the cache, no row in the store), so it
+cannot be written as a value: ``put(key, None)`` is a ValueError; use ``delete``.
+
 The core is sans-IO and single-threaded, so there is no single-flight on read misses:
 concurrent misses for one key are a runtime concern (the shell that awaits the store
 should coalesce them), not something a synchronous ``load`` call can race on.
@@ -95,6 +98,12 @@ class WritePolicy(ABC, Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         """Write ``value`` for ``key``, as the policy prescribes."""
 
+    @staticmethod
+    def _check_value(key: K, value: V) -> None:
+        if value is None:
+            raise ValueError(f"cannot write None for {key!r}: None means absent; "
+                             f"use delete() to remove a key")
+
     def delete(self, key: K) -> None:
         """Remove ``key`` from the store and the cache."""
         self._removes += 1
@@ -112,6 +121,7 @@ class WriteThrough(WritePolicy[K, V]):
     name = "write-through"
 
     def put(self, key: K, value: V) -> None:
+        self._check_value(key, value)
         self._stores += 1
         self._store.store(key, value)  # the store first: a failure leaves the cache clean
         self._cache.put(key, value)
@@ -123,6 +133,7 @@ class WriteAround(WritePolicy[K, V]):
     name = "write-around"
 
     def put(self, key: K, value: V) -> None:
+        self._check_value(key, value)
         self._stores += 1
         self._store.store(key, value)
         if self._cache.delete(key):
@@ -166,6 +177,7 @@ class WriteBack(WritePolicy[K, V]):
         self._store.store(key, value)
 
     def put(self, key: K, value: V) -> None:
+        self._check_value(key, value)
         self._cache.put(key, value)
         if key in self._cache:
             self._dirty.add(key)
