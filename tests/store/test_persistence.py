@@ -298,3 +298,8 @@ def test_bgrewriteaof_under_concurrent_writes_loses_nothing(tmp_path: Path) -> N
         assert len(acked) > 20
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("argv", [[b"SET", b"k", b""], [b"X"], [b"\x00\r\n", b"$3\r\n"]])
+def test_the_fast_encoder_matches_the_reference(argv: list[bytes]) -> None:
+    assert aof.encode_slow(argv) == aof.encode(argv)

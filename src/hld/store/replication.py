@@ -69,6 +69,7 @@ class Replication:
         self.backlog = Backlog()
         self.registry = ReplicaRegistry()
         self.replica_conns: dict[int, Any] = {}
+        self.backlog_active = False
         self.listening_ports: dict[int, int] = {}  # REPLCONF listening-port, until PSYNC
         self.link = ReplicaLink()
         self.link_task: asyncio.Task[None] | None = None
@@ -96,8 +97,10 @@ class Replication:
     # -- primary side -----------------------------------------------------------------
 
     def _propagate(self, argv: list[bytes]) -> None:
-        if self.applying_master:
-            return  # the primary's exact bytes are kept by the link instead
+        if self.applying_master or not self.backlog_active:
+            # A replica keeps the primary's exact bytes instead; a primary that never had
+            # a replica keeps no backlog at all (as Redis), so writes cost nothing here.
+            return
         data = encode(argv)
         self.backlog.append(data)
         if self.replica_conns:
@@ -140,6 +143,7 @@ class Replication:
                                 my_replid2=self.replid2, second_offset=self.second_offset,
                                 backlog=self.backlog)
         listening_port = self.listening_ports.pop(c.id, 0)
+        self.backlog_active = True
         self.registry.attach(c.id, c.addr, listening_port, now=now)
         if decision.mode == "continue":
             header = b"+CONTINUE %b\r\n" % self.replid.encode()
@@ -191,6 +195,7 @@ class Replication:
         self.engine.readonly = True
         self.engine.db.expire_enabled = False
         self.synced = False
+        self.backlog_active = True  # the primary's stream is kept for our own replicas
         self.link_task = asyncio.get_running_loop().create_task(self._run_link())
 
     def promote(self) -> None:
@@ -383,7 +388,8 @@ class Replication:
             ("master_replid", self.replid), ("master_replid2", self.replid2),
             ("master_repl_offset", self.offset),
             ("second_repl_offset", self.second_offset),
-            ("repl_backlog_active", 1), ("repl_backlog_size", self.backlog.capacity_bytes),
+            ("repl_backlog_active", int(self.backlog_active)),
+            ("repl_backlog_size", self.backlog.capacity_bytes),
             ("repl_backlog_first_byte_offset", self.backlog.start_offset_kept() + 1),
             ("repl_backlog_histlen", self.offset - self.backlog.start_offset_kept()),
         ]

@@ -1,8 +1,9 @@
 """The append-only file: every write command, RESP-encoded, in the order it ran.
 
-Writing: ``feed(argv)`` appends the encoded command to an in-memory buffer (called by
-the engine's write listener, so it costs one encode per write); ``flush()`` writes the
-buffer to the file and, under ``appendfsync always``, fsyncs before returning. The shell
+Writing: ``feed(argv)`` is the engine's write listener; it is a bound ``list.append``
+(a C call: the command path pays almost nothing per write). ``flush()`` encodes what was
+fed in one pass (hiredis' C packer over ``map``), writes it to the file and, under
+``appendfsync always``, fsyncs before returning. The shell
 calls ``flush()`` before it sends the replies of a batch, so every acknowledged write is
 on disk, and one fsync covers all the writes of a pipelined batch (group commit).
 ``everysec`` writes at the same point and leaves the fsync to a background thread once
@@ -22,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from hiredis import pack_command
+
 from hld.store.persistence import snapshot
+
+# hiredis' stub types its argument as a 1-tuple; it takes any tuple of bytes.
+_pack: Callable[[tuple[bytes, ...]], bytes] = pack_command  # type: ignore[assignment]
 
 FSYNC_POLICIES: Final = ("always", "everysec", "no")
 # A single command in the AOF may not claim more arguments or bytes than the server
@@ -32,6 +38,12 @@ AOF_BULK_BYTES_MAX: Final = 512 * 1024 * 1024
 
 
 def encode(argv: list[bytes]) -> bytes:
+    """The RESP array of bulk strings for ``argv`` (hiredis' C packer: ~3x a join)."""
+    return _pack(tuple(argv))
+
+
+def encode_slow(argv: list[bytes]) -> bytes:
+    """The same bytes in plain Python: the reference the tests compare against."""
     parts = [b"*%d\r\n" % len(argv)]
     parts.extend(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)
     return b"".join(parts)
@@ -170,21 +182,25 @@ class AppendOnlyFile:
         self.fsync_policy = fsync_policy
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.size = os.fstat(self.fd).st_size
-        self.buffer = bytearray()
+        self.pending: list[list[bytes]] = []
+        # The listener: argv lists are kept as they are until the next flush.
+        self.feed = self.pending.append
+        self.buffer = bytearray()  # encoded but not yet written (after a write error)
         self.unsynced = False  # written but not yet fsynced (everysec's thread looks)
         self.write_errors = 0
         self.last_write_ok = True
         # While a rewrite runs, what is fed is also kept here, to append to the new file.
         self.rewrite_buffer: bytearray | None = None
 
-    def feed(self, argv: list[bytes]) -> None:
-        data = encode(argv)
-        self.buffer += data
-        if self.rewrite_buffer is not None:
-            self.rewrite_buffer += data
-
     def flush(self) -> None:
-        """Write the buffer; fsync too under ``always``. Raises OSError on failure."""
+        """Write what was fed; fsync too under ``always``. Raises OSError on failure."""
+        pending = self.pending
+        if pending:
+            encoded = b"".join(map(_pack, map(tuple, pending)))
+            pending.clear()
+            self.buffer += encoded
+            if self.rewrite_buffer is not None:
+                self.rewrite_buffer += encoded
         if not self.buffer:
             return
         data = bytes(self.buffer)

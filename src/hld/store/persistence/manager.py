@@ -182,7 +182,7 @@ class Persistence:
             aof_mod.fsync_dir(os.path.dirname(os.path.abspath(self.aof_path)))
         self.aof = aof_mod.AppendOnlyFile(self.aof_path, self.config.appendfsync)
         self.aof_base_size = self.aof.size
-        self.engine.add_write_listener(self._feed)
+        self.engine.add_write_listener(self._feed if self.flush_per_write else self.aof.feed)
         self._start_fsync_thread()
 
     def _feed(self, argv: list[bytes]) -> None:
@@ -197,6 +197,7 @@ class Persistence:
         if aof is None:
             return
         self.engine.remove_write_listener(self._feed)
+        self.engine.remove_write_listener(aof.feed)
         self.aof = None
         with self._lock:
             aof.close()
@@ -209,7 +210,7 @@ class Persistence:
     def flush(self) -> None:
         """Before replies go out: the AOF buffer to the file (and fsync under always)."""
         aof = self.aof
-        if aof is None or not aof.buffer:
+        if aof is None or not (aof.pending or aof.buffer):
             return
         try:
             aof.flush()
@@ -367,6 +368,7 @@ class Persistence:
             with self._lock:
                 self.aof.close()
             self.engine.remove_write_listener(self._feed)
+            self.engine.remove_write_listener(self.aof.feed)
             self.aof = None
         elif save:
             try:
@@ -395,6 +397,7 @@ class Persistence:
             ("aof_last_write_status", "ok" if aof is None or aof.last_write_ok else "err"),
             ("aof_current_size", aof.size if aof is not None else 0),
             ("aof_base_size", self.aof_base_size),
-            ("aof_buffer_length", len(aof.buffer) if aof is not None else 0),
+            ("aof_buffer_length", len(aof.buffer) + len(aof.pending) if aof is not None
+             else 0),
             ("aof_fsync_policy", self.config.appendfsync),
         ]
