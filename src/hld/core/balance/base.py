@@ -222,6 +222,7 @@ class Balancer(ABC):
     """
 
     name: str = "balancer"
+    _observes = False  # True in subclasses whose ``_observe`` learns from outcomes
 
     def __init__(self, pool: Pool | Iterable[Backend | str], *,
                  health: HealthTracker | None = None,
@@ -244,7 +245,12 @@ class Balancer(ABC):
 
     def pick(self, request: Request = EMPTY_REQUEST, now: float = 0.0) -> Backend:
         """Choose a backend for ``request`` at time ``now`` (seconds, monotonic)."""
-        return self._choose(self.candidates(now), request, now)
+        # The staleness test of ``candidates`` inlined: this runs once per request.
+        health = self.health
+        if (now >= health.next_readmission_s or self._pool_version != self.pool.version
+                or self._health_version != health.version or not self._candidates):
+            return self._choose(self.candidates(now), request, now)
+        return self._choose(self._candidates, request, now)
 
     def on_start(self, backend: Backend) -> None:
         """The runtime sent a request to ``backend`` (which ``pick`` returned)."""
@@ -255,19 +261,26 @@ class Balancer(ABC):
                   now: float = 0.0) -> None:
         """The request started on ``backend`` ended after ``latency_s``; ``ok`` is False
         for errors the backend is to blame for (connect failure, 5xx, timeout)."""
-        latency_s = check_latency(latency_s)
+        if latency_s.__class__ is not float or not 0.0 <= latency_s < math.inf:
+            latency_s = check_latency(latency_s)  # raises for NaN, inf, < 0, non-numbers
         name = backend.name
-        in_flight = self._in_flight.get(name, 0)
-        if in_flight <= 0:
-            raise ValueError(f"on_finish for backend {name!r} without a matching on_start")
-        if in_flight == 1 and name not in self.pool:
-            del self._in_flight[name]  # the last request of a removed backend drained
+        counts = self._in_flight
+        count = counts.get(name, 0)
+        if count > 1:
+            counts[name] = count - 1
+        elif count == 1 and name not in self.pool:
+            del counts[name]  # the last request of a removed backend drained
+        elif count == 1:
+            counts[name] = 0
         else:
-            self._in_flight[name] = in_flight - 1
-        if self._pool_version != self.pool.version:
-            self._rebuild()
-        self.health.record(name, ok, now)
-        self._observe(name, latency_s, ok, now)
+            raise ValueError(f"on_finish for backend {name!r} without a matching on_start")
+        health = self.health
+        if health.outlier is not None:  # only passive detection learns from outcomes
+            if self._pool_version != self.pool.version:
+                self._rebuild()  # the tracker must know the backend before it counts
+            health.record(name, ok, now)
+        if self._observes:
+            self._observe(name, latency_s, ok, now)
 
     def report_health(self, backend: Backend | str, healthy: bool, now: float) -> None:
         """Verdict of the runtime's active health checker for ``backend``."""
@@ -315,7 +328,7 @@ class Balancer(ABC):
         """The candidate list changed; refresh derived tables. Default: nothing."""
 
     def _observe(self, name: str, latency_s: float, ok: bool, now: float) -> None:  # noqa: B027
-        """A request on ``name`` finished. Default: nothing."""
+        """A request on ``name`` finished (called only when ``_observes`` is True)."""
 
     def _rebuild(self) -> None:
         pool = self.pool

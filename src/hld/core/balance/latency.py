@@ -103,6 +103,7 @@ class LeastResponseTime(Balancer):
     """The backend with the lowest ``rtt_estimate * (in_flight + 1) / weight``."""
 
     name = "least_response_time"
+    _observes = True
 
     def __init__(self, pool: Pool | Iterable[Backend | str], *, peak: bool = False,
                  default_rtt_s: float = DEFAULT_RTT_S, decay_s: float = DEFAULT_DECAY_S,

@@ -39,6 +39,7 @@ class PowerOfTwoChoices(Balancer):
             RttTracker(peak=True, default_rtt_s=default_rtt_s, decay_s=decay_s)
             if load == "peak_ewma" else None)
         self.name = f"p2c_{load}"
+        self._observes = self.rtt is not None
 
     def _rebuilt(self, candidates: tuple[Backend, ...]) -> None:
         if self.rtt is not None:
