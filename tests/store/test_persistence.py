@@ -163,7 +163,7 @@ def test_every_acknowledged_write_survives_kill_9_under_appendfsync_always(
                    for n in range(3)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        time.sleep(0.6)
         server.kill9()
         stop.set()
         for thread in threads:

@@ -343,6 +343,9 @@ class Replication:
                     self.send_ack()
             if db.ready:
                 self.server.serve_ready()
+            persistence = getattr(self.server, "persistence", None)
+            if persistence is not None:
+                persistence.flush()  # nobody gets a reply for these writes: flush here
 
     # -- ROLE and INFO ----------------------------------------------------------------
 

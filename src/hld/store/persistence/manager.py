@@ -348,6 +348,9 @@ class Persistence:
         self.aof_base_size = aof.size
 
     def cron(self) -> None:
+        # Writes nobody waits a reply for (a replica applying its primary's stream, keys
+        # expired by the cron) reach the file here at the latest.
+        self.flush()
         self.poll_child()
         aof = self.aof
         if (aof is not None and self.child is None and aof.size >= AOF_REWRITE_MIN_BYTES
