@@ -29,7 +29,7 @@ from hld.core.resp.serializer import (
 from hld.store.commands import command
 from hld.store.limits import SCAN_COUNT_MAX
 
-EXPIRE_MS_MAX: Final = 1 << 62
+EXPIRE_MS_MAX: Final = (1 << 63) - 1  # deadlines are Redis' signed 64-bit milliseconds
 
 
 # DEL key [key ...]

@@ -101,8 +101,6 @@ def pubsub(c: Any, argv: list[bytes]) -> bytes:
         out = [array_header(2 * (len(argv) - 2))]
         for channel in argv[2:]:
             out.append(bulk(channel) + integer(registry.numsub(channel)))
-        if c.proto == 3:
-            out[0] = b"%%%d\r\n" % (len(argv) - 2)
         return b"".join(out)
     if sub == b"numpat" and len(argv) == 2:
         return integer(registry.numpat())

@@ -39,7 +39,7 @@ from hld.core.resp.serializer import (
 from hld.store.commands import command, fast_command
 
 STRING_BYTES_MAX: Final = 512 * 1024 * 1024  # Redis' proto-max-bulk-len
-EXPIRE_MS_MAX: Final = (1 << 62)  # beyond this, now + ttl would overflow Redis' long long
+EXPIRE_MS_MAX: Final = (1 << 63) - 1  # deadlines are Redis' signed 64-bit milliseconds
 
 
 def read_string(c: Any, key: bytes) -> bytes | None:
