@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hld.core.balance import Backend, NoBackendAvailable, Pool, Request, RoundRobin
-from hld.core.balance.base import BACKENDS_MAX, WEIGHT_MAX
+from hld.core.balance.limits import BACKENDS_MAX, WEIGHT_MAX
 
 
 @pytest.mark.parametrize("weight", [0, -1, WEIGHT_MAX + 1])

@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Mapping
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hld.core.balance import (
     Backend,
@@ -222,3 +224,31 @@ def test_any_scheme_with_lookup_can_stand_in() -> None:
 def test_empty_header_name_is_rejected() -> None:
     with pytest.raises(ValueError, match="header"):
         KeyHash(["a"], header="")
+
+
+# -- properties ---------------------------------------------------------------------------
+
+loads = st.lists(st.integers(0, 20), min_size=2, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(loads)
+def test_least_connections_always_picks_a_minimum(in_flight: list[int]) -> None:
+    names = [f"n{i}" for i in range(len(in_flight))]
+    balancer = LeastConnections(names)
+    for name, count in zip(names, in_flight, strict=True):
+        start(balancer, name, count)
+    picked = balancer.pick()
+    assert in_flight[names.index(picked.name)] == min(in_flight)
+
+
+@settings(max_examples=60, deadline=None)
+@given(loads.filter(lambda xs: len(xs) >= 3 and xs.count(max(xs)) == 1),
+       st.integers(0, 1000))
+def test_p2c_never_picks_the_unique_most_loaded(in_flight: list[int], seed: int) -> None:
+    names = [f"n{i}" for i in range(len(in_flight))]
+    balancer = PowerOfTwoChoices(names, rng=random.Random(seed))
+    for name, count in zip(names, in_flight, strict=True):
+        start(balancer, name, count)
+    busiest = names[in_flight.index(max(in_flight))]
+    assert busiest not in {balancer.pick().name for _ in range(30)}

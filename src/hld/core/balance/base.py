@@ -36,16 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from hld.core.balance.health import HealthTracker
-
-# -- limits -------------------------------------------------------------------------
-# A pool is a routing table scanned linearly by several policies; beyond a few thousand
-# members the gateway should shard upstreams instead.
-BACKENDS_MAX = 4096
-# Weights are small relative integers as in nginx; the bound keeps smooth weighted round
-# robin's running sums far from float precision problems in derived policies.
-WEIGHT_MAX = 1_000_000
-# A backend name is a label in metrics and logs, not a document.
-NAME_CHARS_MAX = 256
+from hld.core.balance.limits import BACKENDS_MAX, NAME_CHARS_MAX, WEIGHT_MAX
 
 WhenAllEjected = Literal["panic", "fail"]
 WHEN_ALL_EJECTED = ("panic", "fail")

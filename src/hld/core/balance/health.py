@@ -26,13 +26,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# -- limits -------------------------------------------------------------------------
-# Ejections longer than a day are indistinguishable from "removed"; an operator should
-# remove the backend instead.
-EJECTION_TIME_S_MAX = 86_400.0
-# A run of failures longer than this is counted as this many; the counter must not grow
-# without bound on a backend that fails forever while the ejection cap keeps it in.
-CONSECUTIVE_FAILURES_MAX = 1_000_000
+from hld.core.balance.limits import CONSECUTIVE_FAILURES_MAX, EJECTION_TIME_S_MAX
 
 
 def _check_positive(value: object, what: str, *, upper: float = math.inf) -> float:
