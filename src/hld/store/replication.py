@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
+from dataclasses import dataclass
 from typing import Any, Final
 
 import hiredis
@@ -41,6 +43,7 @@ from hld.core.replication.replid import new_replid
 from hld.store.config import StoreConfig, on_change
 from hld.store.persistence import snapshot
 from hld.store.persistence.aof import encode
+from hld.store.persistence.manager import fork_snapshot
 
 log = logging.getLogger("hld.store.replication")
 
@@ -54,6 +57,16 @@ SYNC_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024 * 1024
 HANDSHAKE_TIMEOUT_S: Final = 5.0
 READ_CHUNK_BYTES: Final = 256 * 1024
 PING_INTERVAL_S: Final = 1.0
+
+
+@dataclass(slots=True)
+class _SyncJob:
+    """A full resync in progress: a child writes the snapshot as of ``offset``."""
+
+    pid: int
+    temp_path: str
+    offset: int
+    replid: str
 
 
 class Replication:
@@ -70,6 +83,10 @@ class Replication:
         self.registry = ReplicaRegistry()
         self.replica_conns: dict[int, Any] = {}
         self.backlog_active = False
+        # Full resyncs being prepared by forked children, and what the stream carried for
+        # those replicas since the fork (sent right after the snapshot), by client id.
+        self.sync_jobs: dict[int, _SyncJob] = {}
+        self.sync_buffers: dict[int, bytearray] = {}
         self.listening_ports: dict[int, int] = {}  # REPLCONF listening-port, until PSYNC
         self.link = ReplicaLink()
         self.link_task: asyncio.Task[None] | None = None
@@ -112,13 +129,18 @@ class Replication:
             if conn.closed or transport is None:
                 self._drop_replica(client_id)
                 continue
-            if transport.get_write_buffer_size() > REPLICA_OUTPUT_BYTES_MAX:
+            waiting = self.sync_buffers.get(client_id)
+            size = transport.get_write_buffer_size() if waiting is None else len(waiting)
+            if size > REPLICA_OUTPUT_BYTES_MAX:
                 log.warning("dropping replica %s: output buffer over the limit",
                             conn.client.addr)
                 conn.close()
                 self._drop_replica(client_id)
                 continue
-            transport.write(data)
+            if waiting is None:
+                transport.write(data)
+            else:
+                waiting += data
 
     def send_command(self, argv: list[bytes]) -> None:
         """A command of our own into the stream (PING, REPLCONF GETACK)."""
@@ -130,6 +152,7 @@ class Replication:
 
     def _drop_replica(self, client_id: int) -> None:
         self.replica_conns.pop(client_id, None)
+        self.sync_buffers.pop(client_id, None)
         self.registry.detach(client_id)
         self.server.signal(WAIT_EVENT_KEY)
 
@@ -145,19 +168,62 @@ class Replication:
         listening_port = self.listening_ports.pop(c.id, 0)
         self.backlog_active = True
         self.registry.attach(c.id, c.addr, listening_port, now=now)
+        self.replica_conns[c.id] = conn
         if decision.mode == "continue":
             header = b"+CONTINUE %b\r\n" % self.replid.encode()
             conn.transport.write(header + (self.backlog.read_after(offset) or b""))
-        else:
+            self.registry.online(c.id, offset, now=now)
+        elif not self._start_sync_job(c.id):
+            # Could not fork: build the snapshot here (the server pauses meanwhile).
             payload = snapshot.dumps(self.engine.db.items(), self.snapshot_aux())
             conn.transport.write(b"+FULLRESYNC %b %d\r\n$%d\r\n" % (
                 self.replid.encode(), self.offset, len(payload)) + payload)
-        self.registry.online(c.id, 0 if decision.mode == "full" else offset, now=now)
-        self.replica_conns[c.id] = conn
+            self.registry.online(c.id, 0, now=now)
         c.flags.add("S")
         log.warning("replica %s attached (%s resync at offset %d)", c.addr, decision.mode,
                     self.offset)
         return b""
+
+    def _start_sync_job(self, client_id: int) -> bool:
+        """Fork a child writing the snapshot for one replica; buffer the stream meanwhile."""
+        directory = str(self.server.config.dir)
+        temp = os.path.join(directory, f"temp-sync-{os.getpid()}-{client_id}.hld")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            pid = fork_snapshot(temp, self.engine.db.items(), self.snapshot_aux())
+        except OSError as exc:
+            log.warning("cannot fork for a full resync (%s): snapshotting in-process", exc)
+            return False
+        self.sync_jobs[client_id] = _SyncJob(pid, temp, self.offset, self.replid)
+        self.sync_buffers[client_id] = bytearray()
+        return True
+
+    def _poll_sync_jobs(self) -> None:
+        for client_id, job in list(self.sync_jobs.items()):
+            try:
+                pid, status = os.waitpid(job.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = job.pid, 1 << 8
+            if pid == 0:
+                continue
+            del self.sync_jobs[client_id]
+            conn = self.replica_conns.get(client_id)
+            ok = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            try:
+                if ok and conn is not None and not conn.closed and conn.transport is not None:
+                    with open(job.temp_path, "rb") as source:
+                        payload = source.read()
+                    tail = bytes(self.sync_buffers.pop(client_id, b""))
+                    conn.transport.write(b"+FULLRESYNC %b %d\r\n$%d\r\n" % (
+                        job.replid.encode(), job.offset, len(payload)) + payload + tail)
+                    self.registry.online(client_id, 0, now=time.time())
+                elif conn is not None:
+                    log.warning("full resync of replica %s failed", conn.client.addr)
+                    conn.close()
+                    self._drop_replica(client_id)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(job.temp_path)
 
     def replica_ack(self, c: Client, offset: int) -> None:
         self.registry.ack(c.id, offset, now=time.time())
@@ -172,6 +238,8 @@ class Replication:
 
     def cron(self) -> None:
         now = time.time()
+        if self.sync_jobs:
+            self._poll_sync_jobs()
         for client_id, conn in list(self.replica_conns.items()):
             if conn.closed:
                 self._drop_replica(client_id)

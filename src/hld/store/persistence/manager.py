@@ -57,6 +57,31 @@ def _write_file(path: str, items: Iterable[tuple[bytes, bytes, Any, int | None]]
         os.fsync(out.fileno())
 
 
+def fork_snapshot(path: str, items: Iterable[tuple[bytes, bytes, Any, int | None]],
+                  aux: dict[bytes, bytes], *, final_path: str | None = None) -> int:
+    """Fork a child that writes a snapshot of ``items`` to ``path`` and exits.
+
+    The child renames the file to ``final_path`` when given, and exits 0 on success. It
+    never returns into the caller's event loop: signals are reset and ``os._exit`` ends
+    it. Returns the child's pid (the caller reaps it with ``waitpid``).
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, signal.SIG_DFL)
+            with contextlib.suppress(ValueError, OSError):
+                signal.set_wakeup_fd(-1)
+            _write_file(path, items, aux)
+            if final_path is not None:
+                os.replace(path, final_path)
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
 class Persistence:
     """The durability side of a ``StoreServer``. See the module docstring."""
 
@@ -279,22 +304,7 @@ class Persistence:
         return True
 
     def _fork(self, kind: str, temp: str, *, final_path: str | None) -> None:
-        aux = self._aux()
-        items = self.engine.db.items()
-        pid = os.fork()
-        if pid == 0:  # the child: write the file, never return into the event loop
-            code = 1
-            try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)
-                with contextlib.suppress(ValueError, OSError):
-                    signal.set_wakeup_fd(-1)
-                _write_file(temp, items, aux)
-                if final_path is not None:
-                    os.replace(temp, final_path)
-                code = 0
-            finally:
-                os._exit(code)
+        pid = fork_snapshot(temp, self.engine.db.items(), self._aux(), final_path=final_path)
         self.child = _Child(kind, pid, temp, time.monotonic())
         log.warning("background %s started by pid %d", "save" if kind == "rdb" else
                     "AOF rewrite", pid)
