@@ -2,6 +2,26 @@
 
 ``make(name, capacity, **options)`` builds a policy by name; ``POLICIES`` lists the
 names. Policies register themselves in ``_registry`` below as their modules arrive.
+
+======== ========================================================= =====================
+name     victim                                                    options
+======== ========================================================= =====================
+lru      least recently used                                       -
+lfu      fewest uses, ties by least recent use (O(1) buckets)      -
+slru     LRU of probation; two hits protect an entry               protected_ratio=0.8
+fifo     oldest insertion; hits change nothing                     -
+lifo     newest insertion                                          -
+mru      most recently used (good only for loops)                  -
+random   uniform draw                                              rng=random.Random(s)
+clock    first unreferenced under the hand (second chance)         -
+sieve    first unvisited from a persistent hand, no movement       -
+s3fifo   small FIFO filters one-hit wonders; main 2-bit CLOCK      small_ratio=0.1
+wtinylfu window LRU + frequency-sketch admission to an SLRU        see wtinylfu.py
+opt      next use farthest in the future (offline)                 trace=keys (required)
+======== ========================================================= =====================
+
+All take ``weigher=`` (capacity in weight units instead of entries) and ``on_evict=``.
+Expiry (``ttl.TTLCache``) and write policies (``write``) wrap any of them.
 """
 
 from __future__ import annotations
