@@ -14,7 +14,7 @@ Shared semantics, so that every policy answers the same questions the same way:
   new value a different weight, the entry is re-admitted as new: removed, then inserted
   with evictions as needed, because a policy's bookkeeping is by entry, not by byte.
 * ``put`` of a new key evicts victims, one at a time, until the new weight fits, then
-  inserts: a policy never holds more than ``capacity`` units, even for a moment. A policy
+  inserts, so a policy never holds more than ``capacity`` units between calls. A policy
   with an admission filter (W-TinyLFU) may choose the new entry itself as the victim;
   that is an eviction like any other, reported to the listener.
 * ``delete`` is the owner's decision, not the policy's: it is not counted as an eviction
