@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hld.control.faults import FaultProxy
+from hld.control.observe import Collector
 from hld.control.supervisor import ProcessSpec, Supervisor, hld_argv, port_free
 from hld.control.system import SystemConfig
 
@@ -58,6 +59,7 @@ class ControlPlane:
         self.primary_down_since: float | None = None
         self.monitor_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
+        self.collector = Collector(self)
 
     # -- events ----------------------------------------------------------------------
 
@@ -308,6 +310,8 @@ upstream = "app"
                     await self.failover()
             finally:
                 await client.aclose()
+            with contextlib.suppress(Exception):  # a broken scrape must not stop the watch
+                await self.collector.snapshot()
 
     async def failover(self) -> None:
         """Promote the replica and repoint everyone at it."""

@@ -1,0 +1,218 @@
+"""What the dashboard shows: one snapshot of the whole system per second.
+
+The collector asks each component what it knows, through the same doors clients use,
+so a fault on a link shows up here as it would for a client:
+
+* the gateway's admin port: ``/status`` (servers, ejections, breaker, in-flight) and
+  ``/metrics`` (requests per route and status, attempts per app server, latency);
+* each store over RESP: ``INFO`` (memory, hits/misses, ops, replication offsets);
+* the fan-out queue: ``XLEN`` and ``XINFO GROUPS`` (pending and lag) on the primary;
+* the supervisor: which processes run, are paused or dead.
+
+Rates come from differences between consecutive snapshots. Every scrape has a short
+timeout; a component that does not answer is reported ``down``, never waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hld.control.plane import ControlPlane
+
+SCRAPE_TIMEOUT_S = 0.5
+FANOUT_STREAM = "chirp:fanout"
+
+
+def _counter_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: list[tuple[str, dict[str, str], float]] = []
+    with contextlib.suppress(ValueError):
+        for family in text_string_to_metric_families(text):
+            samples.extend((s.name, s.labels, s.value) for s in family.samples)
+    return samples
+
+
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """The upper bound of the bucket holding quantile ``q`` (cumulative counts)."""
+    if not buckets or buckets[-1][1] <= 0:
+        return 0.0
+    rank = q * buckets[-1][1]
+    for bound, count in buckets:
+        if count >= rank:
+            return bound if bound != float("inf") else buckets[-2][0] if len(buckets) > 1 else 0
+    return buckets[-1][0]
+
+
+class Collector:
+    """Builds snapshots; keeps the previous counters to turn them into rates."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.previous: dict[str, float] = {}
+        self.previous_at = 0.0
+        self.latest: dict[str, Any] = {}
+
+    def _rate(self, key: str, value: float, now: float) -> float:
+        old = self.previous.get(key)
+        self.previous[key] = value
+        elapsed = now - self.previous_at
+        if old is None or elapsed <= 0 or value < old:
+            return 0.0
+        return (value - old) / elapsed
+
+    async def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
+        plane = self.plane
+        components: dict[str, dict[str, Any]] = {}
+        for row in plane.supervisor.describe():
+            proxy = plane.proxies.get(row["name"])
+            faults = ({k: v for k, v in proxy.describe()["faults"].items() if v}  # type: ignore[attr-defined]
+                      if proxy is not None else {})
+            state = row["state"]
+            health = "up" if state == "running" else "down"
+            if health == "up" and faults:
+                health = "degraded"
+            components[row["name"]] = {"kind": row["kind"], "state": state, "pid": row["pid"],
+                                       "health": health, "faults": faults,
+                                       "restarts": row["restarts"]}
+        gateway, stores = await asyncio.gather(self._gateway(now, components),
+                                               self._stores(now, components))
+        snapshot = {"ts": time.time(), "components": components, "gateway": gateway,
+                    "primary": plane.primary, "replica": plane.replica,
+                    "events": list(plane.events)[-50:], **stores}
+        self.previous_at = now
+        self.latest = snapshot
+        return snapshot
+
+    async def _gateway(self, now: float, components: dict[str, dict[str, Any]]
+                       ) -> dict[str, Any]:
+        import httpx
+
+        cfg = self.plane.config
+        admin = f"http://{self.plane.host}:{cfg.gateway.admin_port}"
+        out: dict[str, Any] = {}
+        try:
+            async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S) as client:
+                status, metrics = await asyncio.gather(client.get(f"{admin}/status"),
+                                                       client.get(f"{admin}/metrics"))
+            status_json = status.json()
+            samples = _counter_samples(metrics.text)
+        except (httpx.HTTPError, ValueError):
+            if "gateway" in components:
+                components["gateway"]["health"] = "down"
+            return out
+        total = errors = limited = 0.0
+        buckets: dict[float, float] = {}
+        per_server: dict[str, list[float]] = {}
+        for name, labels, value in samples:
+            if name == "hld_gateway_requests_total":
+                total += value
+                status_code = int(labels.get("status", "0"))
+                if status_code >= 500:
+                    errors += value
+                if status_code == 429:
+                    limited += value
+            elif name == "hld_gateway_request_duration_seconds_bucket":
+                bound = float(labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + value
+            elif name == "hld_gateway_upstream_attempts_total":
+                entry = per_server.setdefault(labels["server"], [0.0, 0.0])
+                entry[0] += value
+                if labels.get("outcome") == "error":
+                    entry[1] += value
+        ordered = sorted(buckets.items())
+        rps = self._rate("gw.total", total, now)
+        error_rate = self._rate("gw.errors", errors, now)
+        gw = components.get("gateway")
+        if gw is not None:
+            gw.update(rps=round(rps, 1), p50_ms=round(_quantile(ordered, 0.5) * 1000, 2),
+                      p99_ms=round(_quantile(ordered, 0.99) * 1000, 2),
+                      error_pct=round(100 * error_rate / rps, 1) if rps else 0.0,
+                      limited_rps=round(self._rate("gw.429", limited, now), 1))
+        app = status_json.get("upstreams", {}).get("app", {})
+        servers = {s["server"]: s for s in app.get("servers", [])}
+        for i, port in enumerate(cfg.app_ports, 1):
+            name = f"app-{i}"
+            url = f"http://{self.plane.host}:{port}"
+            calls, fails = per_server.get(url, [0.0, 0.0])
+            server = servers.get(url, {})
+            app_rps = self._rate(f"{name}.calls", calls, now)
+            app_err = self._rate(f"{name}.fails", fails, now)
+            if name in components:
+                components[name].update(
+                    rps=round(app_rps, 1),
+                    error_pct=round(100 * app_err / app_rps, 1) if app_rps else 0.0,
+                    ejected=bool(server.get("ejected")),
+                    in_flight=server.get("in_flight", 0))
+                if server.get("ejected") or server.get("available") is False:
+                    components[name]["health"] = ("down" if components[name]["health"] == "down"
+                                                  else "degraded")
+        out["breaker"] = app.get("breaker")
+        out["balance"] = app.get("balance")
+        out["requests_total"] = total
+        return out
+
+    async def _stores(self, now: float, components: dict[str, dict[str, Any]]
+                      ) -> dict[str, Any]:
+        import redis.asyncio
+
+        cfg = self.plane.config
+        ports = {"store-primary": cfg.store.primary_port,
+                 "store-replica": cfg.store.replica_port, "cache": cfg.cache.port}
+        offsets: dict[str, int] = {}
+        queue: dict[str, Any] = {}
+
+        async def one(name: str, port: int) -> None:
+            client = redis.asyncio.Redis(host=self.plane.host, port=port,
+                                         socket_timeout=SCRAPE_TIMEOUT_S,
+                                         socket_connect_timeout=SCRAPE_TIMEOUT_S)
+            try:
+                info = await client.info("all")
+                entry = components.get(name)
+                if entry is None:
+                    return
+                hits = float(info.get("keyspace_hits", 0))
+                misses = float(info.get("keyspace_misses", 0))
+                hit_rate = self._rate(f"{name}.hits", hits, now)
+                miss_rate = self._rate(f"{name}.misses", misses, now)
+                ops = self._rate(f"{name}.ops", float(info.get("total_commands_processed", 0)),
+                                 now)
+                entry.update(
+                    role=info.get("role"), ops=round(ops, 1),
+                    used_memory=info.get("used_memory"), keys=_keys(info),
+                    hit_ratio_pct=(round(100 * hit_rate / (hit_rate + miss_rate), 1)
+                                   if hit_rate + miss_rate else None),
+                    evicted_keys=info.get("evicted_keys"))
+                offset = info.get("master_repl_offset", info.get("slave_repl_offset"))
+                if offset is not None:
+                    offsets[name] = int(offset)
+                if name == self.plane.primary:
+                    with contextlib.suppress(redis.RedisError):
+                        queue["depth"] = await client.xlen(FANOUT_STREAM)
+                        groups = await client.xinfo_groups(FANOUT_STREAM)
+                        queue["pending"] = sum(int(g.get("pending", 0)) for g in groups)
+                        queue["lag"] = sum(int(g.get("lag") or 0) for g in groups)
+            except (OSError, redis.RedisError):
+                if name in components:
+                    components[name]["health"] = "down"
+            finally:
+                await client.aclose()
+
+        await asyncio.gather(*(one(name, port) for name, port in ports.items()))
+        primary, replica = self.plane.primary, self.plane.replica
+        if replica is not None and primary in offsets and replica in offsets \
+                and replica in components:
+            components[replica]["repl_lag_bytes"] = max(0, offsets[primary] - offsets[replica])
+        return {"queue": queue}
+
+
+def _keys(info: dict[str, Any]) -> int:
+    db0 = info.get("db0")
+    if isinstance(db0, dict):
+        return int(db0.get("keys", 0))
+    return 0
