@@ -26,6 +26,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("logs", "show the system's logs merged", "hld.control.logs"),
     ("store", "run hld-store, the Redis-protocol server", "hld.store.cli"),
     ("gateway", "run hld-gateway, the HTTP API gateway", "hld.gateway.cli"),
+    ("app", "run a chirp app server (the reference application)", "hld.app.cli"),
+    ("worker", "run a chirp fan-out worker", "hld.app.worker_cli"),
     ("load", "send realistic traffic through the gateway", "hld.app.load"),
     ("lab", "run an experiment that reproduces a trade-off", "hld.lab.cli"),
     ("bench", "benchmark a block against its best Python peer", "hld.bench.cli"),
