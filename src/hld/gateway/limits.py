@@ -25,6 +25,8 @@ BODY_TIMEOUT_S = 60.0
 KEEPALIVE_TIMEOUT_S = 75.0
 # Pipelined requests parsed ahead of the one in progress; beyond it reading pauses.
 PIPELINE_DEPTH_MAX = 16
+# Bytes a client may send after an Upgrade request before the upstream's 101 arrives.
+UPGRADE_EARLY_BYTES_MAX = 64 * 1024
 # Client connections per worker process; beyond it new connections are closed at once.
 CLIENT_CONNECTIONS_MAX = 20_000
 # Transport write buffer: above HIGH the proxy stops reading from the other side.

@@ -80,6 +80,7 @@ class ClientConnection(asyncio.Protocol):
         self.writing_paused = False
         self.closing = False
         self.tunnel: UpstreamConnection | None = None
+        self.upgrading = False  # an upgrade request was parsed; llhttp is done with us
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -104,12 +105,19 @@ class ClientConnection(asyncio.Protocol):
             if self.tunnel.transport is not None:
                 self.tunnel.transport.write(data)
             return
+        if self.upgrading:
+            # Bytes after an upgrade request wait for the upstream's 101 (bounded).
+            self.upgrade_pending += data
+            if len(self.upgrade_pending) > limits.UPGRADE_EARLY_BYTES_MAX:
+                self.close()
+            return
         try:
             self.parser.feed_data(data)
         except _Refused as exc:
             self.refuse(exc.refusal)
         except httptools.HttpParserUpgrade as exc:
             offset = exc.args[0] if exc.args and isinstance(exc.args[0], int) else len(data)
+            self.upgrading = True
             self.upgrade_pending = data[offset:]
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
@@ -213,7 +221,9 @@ class ClientConnection(asyncio.Protocol):
         if self.exchange is not exchange:
             return
         self.exchange = None
-        if not keep_alive or self.closing:
+        if not keep_alive or self.closing or self.upgrading:
+            # After an upgrade request that was not accepted, llhttp will not parse
+            # another request on this connection.
             self.close()
             return
         if self.pending:
@@ -591,17 +601,9 @@ class Exchange:
         self.release_slot()
         self.gateway.access_log(self, 101)
         self.client.exchange = None
+        # From now on the upstream's bytes go straight to the client and back.
+        conn.tunnel = self.client
         self.client.start_tunnel(conn, early)
-        # From now on the upstream's bytes go straight to the client.
-        conn.data_received = self.client.write  # type: ignore[method-assign]
-        conn.exchange = None
-        original_lost = conn.connection_lost
-
-        def lost(exc: Exception | None) -> None:
-            original_lost(exc)
-            self.client.close()
-
-        conn.connection_lost = lost  # type: ignore[method-assign]
 
     def on_response_head(self, status: int, headers: list[tuple[bytes, bytes]],
                          keep_alive: bool) -> None:

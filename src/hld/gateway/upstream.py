@@ -49,7 +49,7 @@ from hld.gateway import limits
 from hld.gateway.config import Upstream
 
 if TYPE_CHECKING:
-    from hld.gateway.proxy import Exchange
+    from hld.gateway.proxy import ClientConnection, Exchange
 
 # Config names → hld.core.resilience backoff names.
 _BACKOFF_NAMES = {"none": "none", "exponential": "exponential", "full": "full_jitter",
@@ -92,6 +92,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_done = False
         self.closed = False
         self.reset_parser = False
+        self.upgraded = False
+        # The client connection this one is spliced to after a 101 (uvloop caches the
+        # protocol's bound methods, so the splice is a branch, not a method swap).
+        self.tunnel: ClientConnection | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -99,6 +103,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment] # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:  # after a 101: bytes go straight to the client
+            self.tunnel.write(data)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -117,6 +124,9 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.server.discard(self)
+        if self.tunnel is not None:
+            self.tunnel.close()
+            return
         exchange = self.exchange
         self.exchange = None
         if exchange is not None:
@@ -141,6 +151,9 @@ class UpstreamConnection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             return  # interim responses (100 Continue) are not forwarded
         self.head_done = True
+        # 101: the parser raises HttpParserUpgrade after this message; the connection
+        # then becomes a tunnel and must not go back to the idle pool.
+        self.upgraded = status == 101
         exchange = self.exchange
         if exchange is not None:
             exchange.on_response_head(status, headers, self.parser.should_keep_alive())
@@ -156,7 +169,7 @@ class UpstreamConnection(asyncio.Protocol):
             exchange.on_response_body(body)
 
     def on_message_complete(self) -> None:
-        if not self.head_done:
+        if not self.head_done or self.upgraded:
             return
         exchange = self.exchange
         self.exchange = None
