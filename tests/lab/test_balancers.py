@@ -48,11 +48,20 @@ def test_same_seed_same_rows() -> None:
     assert first == second
 
 
-def test_every_request_completes_exactly_once() -> None:
+def test_every_request_is_routed_once_and_without_timeout_none_fails() -> None:
     workload = lab.make_workload(500, 0.9, seed=2)
-    row = lab.simulate(dict(lab.ALGORITHMS)["least_connections"], workload, seed=2)
-    served = sum(row[f"share_{s.name}_pct"] for s in lab.SERVERS) * 500 / 100
-    assert round(served) == 500
+    row = lab.simulate(dict(lab.ALGORITHMS)["least_connections"], workload, seed=2,
+                       timeout_s=None)
+    routed = sum(row[f"share_{s.name}_pct"] for s in lab.SERVERS) * 500 / 100
+    assert (round(routed), row["failed_pct"]) == (500, 0.0)
+
+
+def test_timed_out_requests_count_as_failures_at_the_timeout() -> None:
+    workload = lab.make_workload(2000, 1.2, seed=4)  # overloaded on purpose
+    row = lab.simulate(dict(lab.ALGORITHMS)["round_robin"], workload, seed=4,
+                       timeout_s=0.2)
+    assert row["failed_pct"] > 0
+    assert row["p999_ms"] == pytest.approx(200.0)
 
 
 def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -69,6 +78,7 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     (["--utilisation", "nan"], "--utilisation"),
     (["--utilisation", "3"], "--utilisation"),
     (["--report-interval-s", "0"], "--report-interval-s"),
+    (["--timeout-ms", "-5"], "--timeout-ms"),
     (["--algorithms", "fastest"], "choose from"),
     (["--plot", "out.jpg"], "png"),
 ])

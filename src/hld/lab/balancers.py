@@ -16,9 +16,14 @@ window 10 s, unmeasured RTT 1 s). The resource-based balancer gets each backend'
 share every ``--report-interval-s`` (1 s), as an agent reporting CPU would; CPU saturates
 at 100 % and does not show the queue behind it, which is part of what is measured.
 
+Clients give up after ``--timeout-ms`` (1 s): the balancer then hears a failure, which
+is what passive outlier detection counts; one extra row runs weighted round robin with
+Envoy's default outlier detection to show what ejection does for a static policy.
+
 Reported per algorithm: latency percentiles from arrival to completion (queueing
-included), the largest number of requests in flight at one backend, and each backend's
-share of the requests. Nothing about which algorithm should win is coded here: the
+included; a timed-out request counts as the timeout), the share of requests that timed
+out, the largest number of requests in flight at one backend, and each backend's share
+of the requests (as routed). Nothing about which algorithm should win is coded here: the
 ranking is whatever the simulation produces.
 
 Strategy: a plain discrete-event loop over a heap of (time, sequence, event) tuples.
@@ -30,7 +35,7 @@ import argparse
 import heapq
 import math
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +43,11 @@ from typing import Any
 from hld.core.balance import (
     Backend,
     Balancer,
+    HealthTracker,
     IpHash,
     LeastConnections,
     LeastResponseTime,
+    OutlierDetection,
     Pool,
     PowerOfTwoChoices,
     RandomBalancer,
@@ -65,6 +72,8 @@ SERVICE_TIME_S = 0.020   # mean service time on a backend of speed 1
 REPORT_INTERVAL_S = 1.0  # how often backends report their load (resource-based only)
 REPORT_INTERVAL_S_MIN, REPORT_INTERVAL_S_MAX = 0.001, 60.0
 CLIENTS = 2_000          # distinct client addresses (IP hash)
+TIMEOUT_MS_DEFAULT = 1000.0  # the client's (gateway's) upstream timeout
+TIMEOUT_MS_MAX = 600_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +109,16 @@ ALGORITHMS: tuple[tuple[str, Factory], ...] = (
     ("resource_based", lambda pool, rng: ResourceBased(pool)),
     ("p2c_in_flight", lambda pool, rng: PowerOfTwoChoices(pool, rng=rng, load="in_flight")),
     ("p2c_peak_ewma", lambda pool, rng: PowerOfTwoChoices(pool, rng=rng, load="peak_ewma")),
+    # Weighted round robin again, with passive outlier detection at Envoy's defaults
+    # (5 timeouts in a row eject for 30 s, at most 10 % of the pool: one backend here).
+    ("weighted_round_robin+outlier",
+     lambda pool, rng: SmoothWeightedRoundRobin(
+         pool, health=HealthTracker(OutlierDetection()))),
 )
 ALGORITHM_NAMES = tuple(name for name, _ in ALGORITHMS)
 
-BASE_COLUMNS = ("algorithm", "p50_ms", "p99_ms", "p999_ms", "mean_ms", "max_in_flight")
+BASE_COLUMNS = ("algorithm", "p50_ms", "p99_ms", "p999_ms", "mean_ms", "max_in_flight",
+                "failed_pct")
 COLUMNS = (*BASE_COLUMNS, *(f"share_{s.name}_pct" for s in SERVERS))
 
 
@@ -151,12 +166,19 @@ class _Server:
         self.busy_since_s = now
 
 
-_ARRIVAL, _DONE, _REPORT = 0, 1, 2
+_ARRIVAL, _DONE, _REPORT, _TIMEOUT = 0, 1, 2, 3
 
 
 def simulate(factory: Factory, workload: Workload, seed: int,
-             report_interval_s: float = REPORT_INTERVAL_S) -> dict[str, Any]:
-    """Run one algorithm over ``workload``; return its row."""
+             report_interval_s: float = REPORT_INTERVAL_S,
+             timeout_s: float | None = TIMEOUT_MS_DEFAULT / 1000) -> dict[str, Any]:
+    """Run one algorithm over ``workload``; return its row.
+
+    With ``timeout_s``, a client gives up on a request after that long: the balancer
+    hears ``on_finish(ok=False)`` then (a failure, which outlier detection counts), the
+    latency recorded is the timeout, and the backend still does the work, as a real
+    one that cannot see the client leave would.
+    """
     pool = Pool(Backend(s.name, s.weight) for s in SERVERS)
     balancer = factory(pool, random.Random(seed + 1))
     servers = {s.name: _Server(s) for s in SERVERS}
@@ -174,7 +196,9 @@ def simulate(factory: Factory, workload: Workload, seed: int,
         heapq.heappush(events, (report_interval_s, seq, _REPORT, -1))
     last_report_busy = dict.fromkeys(servers, 0.0)
     max_in_flight = 0
-    remaining = len(arrivals)
+    remaining = len(arrivals)  # requests whose outcome the client has not seen yet
+    settled = [False] * len(arrivals)
+    failed = 0
 
     def start_service(server: _Server, rid: int, now: float) -> None:
         nonlocal seq
@@ -197,6 +221,9 @@ def simulate(factory: Factory, workload: Workload, seed: int,
                 start_service(server, rid, now)
             else:
                 server.queue.append(rid)
+            if timeout_s is not None:
+                seq += 1
+                heapq.heappush(events, (now + timeout_s, seq, _TIMEOUT, rid))
             if rid + 1 < len(arrivals):
                 seq += 1
                 heapq.heappush(events, (arrivals[rid + 1], seq, _ARRIVAL, rid + 1))
@@ -207,12 +234,21 @@ def simulate(factory: Factory, workload: Workload, seed: int,
             server.busy -= 1
             server.in_flight -= 1
             server.served += 1
-            remaining -= 1
-            latency_s = now - arrivals[rid]
-            latencies_s[rid] = latency_s
-            balancer.on_finish(backends[name], latency_s, ok=True, now=now)
             if server.queue:
                 start_service(server, server.queue.popleft(), now)
+            if not settled[rid]:
+                settled[rid] = True
+                remaining -= 1
+                latency_s = now - arrivals[rid]
+                latencies_s[rid] = latency_s
+                balancer.on_finish(backends[name], latency_s, ok=True, now=now)
+        elif kind == _TIMEOUT:
+            if not settled[rid] and timeout_s is not None:
+                settled[rid] = True
+                remaining -= 1
+                failed += 1
+                latencies_s[rid] = timeout_s
+                balancer.on_finish(backends[assigned[rid]], timeout_s, ok=False, now=now)
         else:  # _REPORT: each backend's busy share over the last interval, as "cpu"
             assert isinstance(balancer, ResourceBased)
             for name, server in servers.items():
@@ -232,9 +268,11 @@ def simulate(factory: Factory, workload: Workload, seed: int,
         "p999_ms": _quantile(ordered, 0.999) * 1000,
         "mean_ms": math.fsum(ordered) / total * 1000 if total else math.nan,
         "max_in_flight": max_in_flight,
+        "failed_pct": 100.0 * failed / total if total else math.nan,
     }
-    for name, server in servers.items():
-        row[f"share_{name}_pct"] = 100.0 * server.served / total if total else math.nan
+    picked = Counter(assigned)
+    for name in servers:
+        row[f"share_{name}_pct"] = 100.0 * picked[name] / total if total else math.nan
     return row
 
 
@@ -245,13 +283,15 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def run_experiment(requests: int, seed: int, utilisation: float = UTILISATION_DEFAULT,
+def run_experiment(requests: int, seed: int, *, utilisation: float = UTILISATION_DEFAULT,
                    algorithms: Sequence[str] = ALGORITHM_NAMES,
-                   report_interval_s: float = REPORT_INTERVAL_S) -> list[dict[str, Any]]:
+                   report_interval_s: float = REPORT_INTERVAL_S,
+                   timeout_s: float | None = TIMEOUT_MS_DEFAULT / 1000,
+                   ) -> list[dict[str, Any]]:
     workload = make_workload(requests, utilisation, seed)
     factories = dict(ALGORITHMS)
     return [{"algorithm": name,
-             **simulate(factories[name], workload, seed, report_interval_s)}
+             **simulate(factories[name], workload, seed, report_interval_s, timeout_s)}
             for name in algorithms]
 
 
@@ -275,6 +315,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-interval-s", type=float, default=REPORT_INTERVAL_S,
                         help="how often backends report load to the resource-based "
                              f"balancer (default {REPORT_INTERVAL_S} s)")
+    parser.add_argument("--timeout-ms", type=float, default=TIMEOUT_MS_DEFAULT,
+                        help="clients give up after this long; the balancer sees a failure "
+                             f"(default {TIMEOUT_MS_DEFAULT:g}; 0 = never)")
     parser.add_argument("--algorithms", default=None, metavar="A,B,...",
                         help=f"comma-separated subset of: {', '.join(ALGORITHM_NAMES)}")
     add_format_argument(parser)
@@ -318,13 +361,20 @@ def run(args: argparse.Namespace) -> int:
             and REPORT_INTERVAL_S_MIN <= interval_s <= REPORT_INTERVAL_S_MAX):
         raise CLIError(f"--report-interval-s {interval_s}: must be between "
                        f"{REPORT_INTERVAL_S_MIN} and {REPORT_INTERVAL_S_MAX}")
+    timeout_ms = args.timeout_ms
+    if not (math.isfinite(timeout_ms) and (timeout_ms == 0 or 1 <= timeout_ms <= TIMEOUT_MS_MAX)):
+        raise CLIError(f"--timeout-ms {timeout_ms}: must be 0 (no timeout) or between 1 "
+                       f"and {TIMEOUT_MS_MAX:,.0f}")
     algorithms = _parse_algorithms(args.algorithms)
     check_plot_path(args.plot)
-    rows = run_experiment(args.requests, args.seed, utilisation, algorithms, interval_s)
+    rows = run_experiment(args.requests, args.seed, utilisation=utilisation,
+                          algorithms=algorithms, report_interval_s=interval_s,
+                          timeout_s=timeout_ms / 1000 if timeout_ms else None)
     rate_rps = utilisation * capacity_rps()
     emit(NAME, rows, args.format, columns=COLUMNS,
          title=(f"{args.requests:,} requests at {rate_rps:,.0f} rps "
-                f"({utilisation:.0%} of capacity), seed {args.seed}; "
+                f"({utilisation:.0%} of capacity), seed {args.seed}, timeout "
+                f"{f'{timeout_ms:g} ms' if timeout_ms else 'none'}; "
                 "backend 'slow' runs at 0.2x a medium one"))
     if args.plot:
         _plot(rows, args.plot)
