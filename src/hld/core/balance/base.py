@@ -4,7 +4,7 @@ A ``Pool`` is an ordered, named set of ``Backend`` values that may change while 
 flows (add, remove, change a weight); each change bumps ``Pool.version``. A ``Balancer``
 reads its pool and its ``HealthTracker`` lazily: on ``pick`` it compares versions and
 rebuilds its list of candidates only when something changed, so the common pick costs a
-couple of integer comparisons before the policy's own choice.
+few comparisons before the policy's own choice.
 
 Lifecycle of one request, driven by the runtime (the core never measures anything)::
 
@@ -19,7 +19,9 @@ arrive through ``report_health``. A request whose backend was removed meanwhile 
 finishes normally: its counters stay until the last in-flight request drains.
 
 Several balancers may share one ``Pool`` and one ``HealthTracker``; that is how the
-gateway switches policy live without forgetting which backends are ejected.
+gateway switches policy live without forgetting which backends are ejected. In-flight
+counts and latency estimates belong to each balancer, so a request is finished on the
+balancer that started it (the old one drains while the new one takes new requests).
 
 When every backend is ejected or unhealthy, ``when_all_ejected="panic"`` (the default,
 like Envoy's panic mode) picks among all of them, ignoring health, because a degraded
