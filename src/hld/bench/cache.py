@@ -38,10 +38,10 @@ HELP = "cost per operation and hit ratio of our caches against cachetools, funct
 ZIPF_KEYS = 100_000
 CAPACITY = 10_000
 REQUESTS = 200_000            # per timed round
-REQUESTS_QUICK = 20_000
+REQUESTS_QUICK = 10_000
 ROUNDS = 5
 ROUNDS_QUICK = 2
-TRACE_REQUESTS_QUICK = 20_000
+TRACE_REQUESTS_QUICK = 10_000
 SEED = 1
 TRACE_FILES = {name: f"cache2k_{name}.trace.xz" for name in KNOWN_TRACE_SIZES}
 
@@ -252,10 +252,10 @@ def run(args: argparse.Namespace) -> int:
                        f"pip install -e '.[bench]'") from None
     requests = REQUESTS_QUICK if args.quick else REQUESTS
     rounds = ROUNDS_QUICK if args.quick else ROUNDS
+    folder = None if args.no_traces else traces_folder(args.traces)
     rows = cost_rows(requests, rounds)
     trace_rows: list[dict[str, Any]] = []
     if not args.no_traces:
-        folder = traces_folder(args.traces)
         if folder is None:
             print("hld bench cache: no traces folder (../shared/traces); hit-ratio table "
                   "skipped (give --traces DIR)", file=sys.stderr)
