@@ -72,6 +72,7 @@ class Upstream:
     retry_base_s: float = 0.01
     retry_cap_s: float = 0.5
     retry_budget_pct: float = 20.0
+    retry_budget_min_per_s: float = 10.0
     max_concurrent: int = 256
     queue: int = 256
     queue_timeout_s: float = 1.0
@@ -377,6 +378,8 @@ def _upstream(name: str, table: _Table) -> Upstream:
         retry_base_s=table.number("retry_base_s", 0.01),
         retry_cap_s=table.number("retry_cap_s", 0.5),
         retry_budget_pct=table.number("retry_budget_pct", 20.0, low=0, low_open=False, high=100),
+        retry_budget_min_per_s=table.number("retry_budget_min_per_s", 10.0, low=0,
+                                            low_open=False, high=1e6),
         max_concurrent=table.integer("max_concurrent", 256),
         queue=table.integer("queue", 256, low=0),
         queue_timeout_s=table.number("queue_timeout_s", 1.0),

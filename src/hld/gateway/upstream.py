@@ -282,7 +282,8 @@ class UpstreamPool:
         self.retry = RetryPolicy(backoff_named(_BACKOFF_NAMES[config.retry_backoff],
                                                config.retry_base_s, config.retry_cap_s),
                                  max_attempts=min(config.retries + 1, limits.ATTEMPTS_MAX))
-        self.budget = RetryBudget(ratio=config.retry_budget_pct / 100.0)
+        self.budget = RetryBudget(ratio=config.retry_budget_pct / 100.0,
+                                  min_retries_per_s=config.retry_budget_min_per_s)
         self.health_task: asyncio.Task[None] | None = None
         self.events: list[dict[str, Any]] = []
 
