@@ -1,0 +1,950 @@
+"""``hld load``: realistic open-loop traffic against chirp, through the gateway.
+
+    hld load [--url http://127.0.0.1:8080] [--rps N] [--duration S] [--users N]
+             [--seed N] [--mix read=80,post=10,like=5,follow=5] [--burst RPS:AT_S:FOR_S ...]
+             [--connections N] [--format table|json|csv] [--quiet]
+
+Set-up signs up (or, when they exist, logs in) ``--users`` users named
+``load_user_<i>`` (chirp's usernames allow ``[a-z0-9_]``, not dashes), builds a seeded
+Zipf follow graph (a few celebrities followed by many, every user following some) and
+writes one post per user so timelines and likes have something to show. The load phase
+then sends Poisson arrivals at ``--rps`` (plus any bursts) for ``--duration`` seconds;
+who acts and what they do come from ``hld.app.workload``.
+
+Open loop: the schedule never waits for responses. Latency is measured from the instant
+a request was *scheduled*, not sent, so a slow server (or a slow generator) shows up in
+the percentiles instead of silently lowering the offered rate (coordinated omission).
+At most ``--max-in-flight`` requests are outstanding; arrivals beyond that are dropped
+and counted. Every request has a timeout, so the run ends within the duration plus one
+timeout and a moment.
+
+The client is a small HTTP/1.1 keep-alive pool on asyncio protocols with httptools'
+response parser, not httpx: on this 2-core machine httpx's AsyncClient spent about
+1 ms of CPU per request, which caps a generator near a thousand requests a second (see
+the report of the commit that introduced this file for the figures). ``run_load`` returns
+a ``LoadResult`` so the demo can drive load in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import random
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httptools
+
+from hld.app.workload import (
+    DEFAULT_MIX,
+    OPERATIONS,
+    USERS_MAX,
+    Burst,
+    Histogram,
+    Mix,
+    Request,
+    Schedule,
+    Workload,
+    WorkloadError,
+    follow_graph,
+    parse_burst,
+    parse_mix,
+)
+from hld.runtime.commands import CLIError
+from hld.runtime.report import add_format_argument, emit
+
+NAME = "load"
+
+# ---- limits: every bound of the generator, with its reason ------------------------------
+CONNECTIONS_MAX = 1_000          # sockets to the gateway; far beyond what 2 cores can use
+IN_FLIGHT_MAX = 100_000          # outstanding requests; each holds a task and a timer
+TIMEOUT_S_MAX = 300.0
+RESPONSE_BYTES_MAX = 4 * 1024 * 1024  # a timeline page is a few kB; more is a fault
+CONNECT_CHECK_TIMEOUT_S = 3.0    # "is anything listening?" before set-up starts
+SETUP_ATTEMPTS_MAX = 6           # per set-up request, on 429/502/503/504 and timeouts
+SETUP_BACKOFF_S_MAX = 2.0        # longest wait between set-up attempts
+SETUP_FAILURES_SHOWN = 3         # a failed set-up names this many causes
+DRAIN_EXTRA_S = 0.5              # after the last timeout could fire, stop waiting
+YIELD_EVERY = 64                 # a scheduler that is behind still lets responses in
+PROGRESS_INTERVAL_S = 0.25
+LATE_ARRIVAL_S = 0.010           # sent this late after its schedule: the generator lagged
+
+USER_PREFIX = "load_user_"
+PASSWORD = "hld-load-password"  # noqa: S105 - fixed and public: a rerun logs the users in
+DEFAULTS: dict[str, Any] = {
+    "url": "http://127.0.0.1:8080", "rps": 100.0, "duration": 30.0, "users": 100,
+    "seed": 1, "connections": 64, "max_in_flight": 2_000, "timeout": 5.0,
+    "follows": 10, "zipf": 1.0,
+}
+
+
+# ---- configuration and results ---------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LoadConfig:
+    """What ``hld load`` does; ``mix`` and ``bursts`` as parsed by ``hld.app.workload``."""
+
+    url: str = DEFAULTS["url"]
+    rps: float = DEFAULTS["rps"]
+    duration_s: float = DEFAULTS["duration"]
+    users: int = DEFAULTS["users"]
+    seed: int = DEFAULTS["seed"]
+    mix: Mix = field(default_factory=lambda: parse_mix(DEFAULT_MIX))
+    bursts: tuple[Burst, ...] = ()
+    connections: int = DEFAULTS["connections"]
+    max_in_flight: int = DEFAULTS["max_in_flight"]
+    timeout_s: float = DEFAULTS["timeout"]
+    follows_per_user: int = DEFAULTS["follows"]
+    zipf_s: float = DEFAULTS["zipf"]
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.rps, self.duration_s, self.bursts)
+
+
+@dataclass(frozen=True, slots=True)
+class OpStats:
+    """Counts and latencies of one operation (or of all: ``op == "all"``).
+
+    ``offered == dropped_by_cap + completed + timeouts + conn_errors``; ``completed`` is
+    the sum of ``status``. Latencies are from the scheduled instant, over every response
+    (``ok_*`` over 2xx only: what admitted requests saw while others got 429)."""
+
+    op: str
+    offered: int
+    dropped_by_cap: int
+    completed: int
+    timeouts: int
+    conn_errors: int
+    status: dict[int, int]
+    achieved_rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    ok_p50_ms: float
+    ok_p99_ms: float
+
+    def status_class(self, low: int, high: int, *, except_: int = 0) -> int:
+        return sum(n for code, n in self.status.items() if low <= code < high
+                   and code != except_)
+
+    @property
+    def status_2xx(self) -> int:
+        return self.status_class(200, 300)
+
+    @property
+    def status_4xx(self) -> int:
+        """4xx other than 429 (which is counted apart: it is the gateway's back-pressure)."""
+        return self.status_class(400, 500, except_=429)
+
+    @property
+    def status_429(self) -> int:
+        return self.status.get(429, 0)
+
+    @property
+    def status_5xx(self) -> int:
+        return self.status_class(500, 600)
+
+    @property
+    def status_other(self) -> int:
+        return self.completed - self.status_2xx - self.status_4xx - self.status_429 \
+            - self.status_5xx
+
+
+@dataclass(frozen=True, slots=True)
+class SetupStats:
+    users_created: int
+    users_logged_in: int
+    follows: int
+    posts: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """Everything one run measured; ``rows()`` is what ``hld load`` prints."""
+
+    url: str
+    seed: int
+    users: int
+    planned_rps: float          # the schedule's mean rate, bursts included
+    duration_s: float
+    elapsed_s: float            # first arrival to the last response or timeout
+    setup: SetupStats
+    ops: tuple[OpStats, ...]
+    overall: OpStats
+    in_flight_max: int          # the most requests outstanding at once
+    late_arrivals: int          # sent LATE_ARRIVAL_S or more after their schedule
+    ok_p99_ms_in_burst: float   # admitted-request latency while a burst ran ...
+    ok_p99_ms_outside_burst: float  # ... and while none did
+
+    @property
+    def achieved_rps(self) -> float:
+        return self.overall.achieved_rps
+
+    def status_codes(self) -> list[int]:
+        return sorted(self.overall.status)
+
+    def rows(self) -> list[dict[str, Any]]:
+        codes = self.status_codes()
+        rows = []
+        for stats in (*self.ops, self.overall):
+            row: dict[str, Any] = {
+                "op": stats.op, "offered": stats.offered,
+                "dropped_by_cap": stats.dropped_by_cap, "completed": stats.completed,
+                "achieved_rps": round(stats.achieved_rps, 2),
+                "p50_ms": _round(stats.p50_ms), "p90_ms": _round(stats.p90_ms),
+                "p99_ms": _round(stats.p99_ms), "max_ms": _round(stats.max_ms),
+                "ok_p99_ms": _round(stats.ok_p99_ms),
+                "status_2xx": stats.status_2xx, "status_4xx": stats.status_4xx,
+                "status_429": stats.status_429, "status_5xx": stats.status_5xx,
+                "status_other": stats.status_other,
+                "timeouts": stats.timeouts, "conn_errors": stats.conn_errors,
+            }
+            row.update({f"status_{code}": stats.status.get(code, 0) for code in codes})
+            rows.append(row)
+        return rows
+
+
+def _round(value: float) -> float:
+    return value if math.isnan(value) else round(value, 3)
+
+
+MAIN_COLUMNS = ("op", "offered", "completed", "achieved_rps", "p50_ms", "p90_ms", "p99_ms",
+                "max_ms", "ok_p99_ms", "status_2xx", "status_4xx", "status_429",
+                "status_5xx", "timeouts", "conn_errors", "dropped_by_cap")
+
+
+class GatewayUnreachableError(CLIError):
+    """Nothing accepts connections at the URL."""
+
+
+class SetupError(CLIError):
+    """Set-up could not sign users up or log them in."""
+
+
+# ---- the HTTP/1.1 client -----------------------------------------------------------------
+class BadResponseError(Exception):
+    """The server's bytes are not an HTTP response we accept."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection carrying one request at a time (no pipelining)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.body = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes, bool]] | None = None
+        self.closed = False
+        self.used = False
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(BadResponseError(f"bad response: {exc}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionResetError("the server closed the connection"))
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.body.clear()
+
+    def on_body(self, body: bytes) -> None:
+        self.body += body
+        if len(self.body) > RESPONSE_BYTES_MAX:
+            self._fail(BadResponseError(f"response body over {RESPONSE_BYTES_MAX} bytes"))
+
+    def on_message_complete(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.parser.get_status_code(), bytes(self.body),
+                               self.parser.should_keep_alive()))
+
+    # ours
+    def _fail(self, exc: Exception) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def send(self, data: bytes) -> asyncio.Future[tuple[int, bytes, bool]]:
+        assert self.transport is not None
+        assert self.waiter is None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.used = True
+        self.transport.write(data)
+        return self.waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class HttpPool:
+    """At most ``size`` keep-alive connections to one host; callers queue for a free one."""
+
+    def __init__(self, host: str, port: int, size: int, base_path: str = "") -> None:
+        self.host = host
+        self.port = port
+        self.base_path = base_path
+        self._host_header = f"Host: {host}:{port}\r\nUser-Agent: hld-load\r\n".encode()
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[_Connection] = []
+        self._all: set[_Connection] = set()
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(_Connection, self.host, self.port)
+        transport = conn.transport
+        if transport is not None:  # requests are small and must leave now, not in 40 ms
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._all.add(conn)
+        return conn
+
+    def encode(self, method: str, path: str, body: bytes | None, token: str) -> bytes:
+        head = [f"{method} {self.base_path}{path} HTTP/1.1\r\n".encode(), self._host_header]
+        if token:
+            head.append(f"Authorization: Bearer {token}\r\n".encode())
+        if body is not None:
+            head.append(b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                        % len(body))
+        head.append(b"\r\n")
+        if body is not None:
+            head.append(body)
+        return b"".join(head)
+
+    async def request(self, method: str, path: str, body: bytes | None = None,
+                      token: str = "") -> tuple[int, bytes]:
+        """(status, body). Raises OSError/BadResponseError; cancel it to time it out."""
+        data = self.encode(method, path, body, token)
+        async with self._slots:
+            # A reused connection may have been closed by the server while idle (its
+            # keep-alive timeout): that is not the request's fault, so try a fresh one.
+            for _ in range(2):
+                conn = self._take_idle() or await self._connect()
+                reused = conn.used
+                keep = False
+                try:
+                    status, payload, keep = await conn.send(data)
+                except ConnectionResetError:
+                    if not reused:
+                        raise
+                    continue
+                finally:
+                    if keep and not conn.closed:
+                        self._idle.append(conn)
+                    else:
+                        conn.close()
+                        self._all.discard(conn)
+                return status, payload
+            raise ConnectionResetError("the server closed a fresh connection")
+
+    def _take_idle(self) -> _Connection | None:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._all.discard(conn)
+        return None
+
+    def close(self) -> None:
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
+        self._idle.clear()
+
+
+def parse_url(url: str) -> tuple[str, int, str]:
+    """(host, port, base path) of an ``http://`` URL; a CLIError names what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise CLIError(f"--url {url!r}: give an http:// URL such as {DEFAULTS['url']} "
+                       "(the generator speaks plain HTTP/1.1)")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise CLIError(f"--url {url!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise CLIError(f"--url {url!r}: no host")
+    if parts.query or parts.fragment:
+        raise CLIError(f"--url {url!r}: give the gateway's address without ?query or #part")
+    return parts.hostname, port, parts.path.rstrip("/")
+
+
+async def check_reachable(url: str) -> None:
+    """Raise GatewayUnreachableError unless something accepts a TCP connection at ``url``."""
+    host, port, _ = parse_url(url)
+    try:
+        async with asyncio.timeout(CONNECT_CHECK_TIMEOUT_S):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        raise GatewayUnreachableError(f"cannot reach the gateway at {url}: is `hld up` "
+                                 "running?") from None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
+# ---- set-up -----------------------------------------------------------------------------
+def username(index: int) -> str:
+    return f"{USER_PREFIX}{index}"
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _error_text(status: int, body: bytes) -> str:
+    data = _json(body)
+    message = data.get("error") if isinstance(data, dict) else None
+    return f"{status} {message}" if message else f"{status}"
+
+
+class _Setup:
+    """Sign-up/log-in, the follow graph and a first post per user, ``connections`` at once."""
+
+    def __init__(self, pool: HttpPool, config: LoadConfig, timeout_s: float) -> None:
+        self.pool = pool
+        self.config = config
+        self.timeout_s = timeout_s
+        self.failures: list[str] = []
+        self.created = 0
+        self.logged_in = 0
+
+    async def call(self, method: str, path: str, payload: dict[str, Any] | None,
+                   token: str = "") -> tuple[int, bytes]:
+        """One set-up request, retried on back-pressure with bounded, growing waits."""
+        body = None if payload is None else json.dumps(payload).encode()
+        status, data = 0, b""
+        for attempt in range(SETUP_ATTEMPTS_MAX):
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    status, data = await self.pool.request(method, path, body, token)
+            except TimeoutError:
+                status, data = 0, b"timed out"
+            except (OSError, BadResponseError) as exc:
+                status, data = 0, str(exc).encode()
+            if status not in (0, 429, 502, 503, 504):
+                return status, data
+            await asyncio.sleep(min(SETUP_BACKOFF_S_MAX, 0.05 * 2 ** attempt))
+        return status, data
+
+    async def user(self, index: int) -> str:
+        name = username(index)
+        creds = {"username": name, "password": PASSWORD}
+        status, data = await self.call("POST", "/api/signup", creds)
+        if status == 409:
+            status, data = await self.call("POST", "/api/login", creds)
+            if status == 200:
+                self.logged_in += 1
+        elif status == 201:
+            self.created += 1
+        token = _json(data).get("token") if status in (200, 201) and isinstance(
+            _json(data), dict) else None
+        if not isinstance(token, str):
+            reason = _error_text(status, data) if status else data.decode(errors="replace")
+            self.failures.append(f"{name}: {reason}")
+            return ""
+        return token
+
+    async def follow(self, token: str, target: int) -> bool:
+        status, _ = await self.call("POST", f"/api/follow/{username(target)}", None, token)
+        return status in (200, 201)
+
+    async def post(self, token: str, text: str) -> int | None:
+        status, data = await self.call("POST", "/api/posts", {"text": text}, token)
+        post_id = _json(data).get("id") if status == 201 and isinstance(_json(data),
+                                                                          dict) else None
+        return post_id if isinstance(post_id, int) else None
+
+
+async def _bounded(jobs: Iterable[Callable[[], Any]], concurrency: int) -> list[Any]:
+    """Run the coroutine factories ``jobs`` with at most ``concurrency`` at once, in order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(job: Callable[[], Any]) -> Any:
+        async with gate:
+            return await job()
+
+    return list(await asyncio.gather(*(one(job) for job in jobs)))
+
+
+async def set_up(pool: HttpPool, config: LoadConfig, workload: Workload,
+                 rng: random.Random) -> tuple[list[str], SetupStats]:
+    """Users, follow graph and first posts; returns each user's token."""
+    started = time.monotonic()
+    setup = _Setup(pool, config, config.timeout_s)
+    concurrency = config.connections
+    tokens: list[str] = await _bounded(
+        [partial(setup.user, i) for i in range(config.users)], concurrency)
+    if setup.failures:
+        shown = "; ".join(setup.failures[:SETUP_FAILURES_SHOWN])
+        raise SetupError(f"set-up could not sign up or log in {len(setup.failures)} of "
+                          f"{config.users} users ({shown}); is the app running behind "
+                          f"the gateway at {config.url}?")
+    edges = follow_graph(config.users, config.follows_per_user, rng, config.zipf_s)
+    followed = await _bounded(
+        [partial(setup.follow, tokens[a], b) for a, b in edges], concurrency)
+    workload.following = {edge for edge, ok in zip(edges, followed, strict=True) if ok}
+    posts = await _bounded(
+        [partial(setup.post, tokens[i], workload.post_text(rng, i))
+         for i in range(config.users)], concurrency)
+    for post_id in posts:
+        if post_id is not None:
+            workload.note_post(post_id)
+    return tokens, SetupStats(setup.created, setup.logged_in, len(workload.following),
+                              sum(p is not None for p in posts),
+                              time.monotonic() - started)
+
+
+# ---- the load phase -----------------------------------------------------------------------
+class _OpCounters:
+    __slots__ = ("completed", "conn_errors", "dropped", "hist", "offered", "ok_hist",
+                 "status", "timeouts")
+
+    def __init__(self) -> None:
+        self.offered = 0
+        self.dropped = 0
+        self.completed = 0
+        self.timeouts = 0
+        self.conn_errors = 0
+        self.status: Counter[int] = Counter()
+        self.hist = Histogram()
+        self.ok_hist = Histogram()
+
+    def snapshot(self, op: str, elapsed_s: float) -> OpStats:
+        def ms(hist: Histogram, q: float) -> float:
+            return hist.quantile(q) * 1000.0
+
+        return OpStats(
+            op=op, offered=self.offered, dropped_by_cap=self.dropped,
+            completed=self.completed, timeouts=self.timeouts, conn_errors=self.conn_errors,
+            status=dict(sorted(self.status.items())),
+            achieved_rps=self.completed / elapsed_s if elapsed_s > 0 else 0.0,
+            p50_ms=ms(self.hist, 0.50), p90_ms=ms(self.hist, 0.90),
+            p99_ms=ms(self.hist, 0.99),
+            max_ms=self.hist.max_s * 1000.0 if self.hist.count else math.nan,
+            ok_p50_ms=ms(self.ok_hist, 0.50), ok_p99_ms=ms(self.ok_hist, 0.99))
+
+    def add(self, other: _OpCounters) -> None:
+        self.offered += other.offered
+        self.dropped += other.dropped
+        self.completed += other.completed
+        self.timeouts += other.timeouts
+        self.conn_errors += other.conn_errors
+        self.status.update(other.status)
+        self.hist.merge(other.hist)
+        self.ok_hist.merge(other.ok_hist)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the progress bar shows, sampled every PROGRESS_INTERVAL_S."""
+
+    elapsed_s: float
+    duration_s: float
+    rps: float           # responses per second over the last interval
+    completed: int
+    errors: int          # non-2xx responses, timeouts and connection errors so far
+    status_429: int
+    in_flight: int
+    dropped_by_cap: int
+
+
+class _Run:
+    """The open-loop scheduler and the per-request coroutine of one load phase."""
+
+    def __init__(self, pool: HttpPool, config: LoadConfig, workload: Workload,
+                 tokens: list[str]) -> None:
+        self.pool = pool
+        self.config = config
+        self.schedule = config.schedule()
+        self.workload = workload
+        self.tokens = tokens
+        self.counters = {op: _OpCounters() for op in OPERATIONS}
+        self.ok_in_burst = Histogram()
+        self.ok_outside_burst = Histogram()
+        self.in_flight = 0
+        self.in_flight_max = 0
+        self.late = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.errors = 0
+        self.status_429 = 0
+        self.completed = 0
+
+    def _path(self, req: Request) -> tuple[str, str, bytes | None]:
+        op = req.op
+        if op == "home":
+            return "GET", "/api/timeline?limit=20", None
+        if op == "user_posts":
+            return "GET", f"/api/users/{quote(username(req.target))}/posts?limit=20", None
+        if op == "profile":
+            return "GET", f"/api/users/{quote(username(req.target))}", None
+        if op == "trending":
+            return "GET", "/api/trending", None
+        if op == "post":
+            return "POST", "/api/posts", json.dumps({"text": req.text}).encode()
+        if op == "like":
+            return "POST", f"/api/posts/{req.post_id}/like", None
+        if op == "follow":
+            return "POST", f"/api/follow/{quote(username(req.target))}", None
+        if op == "unfollow":
+            return "DELETE", f"/api/follow/{quote(username(req.target))}", None
+        raise AssertionError(f"unknown operation {op}")
+
+    async def send(self, req: Request, scheduled: float, in_burst: bool) -> None:
+        loop = asyncio.get_running_loop()
+        counters = self.counters[req.op]
+        method, path, body = self._path(req)
+        status = 0
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                status, data = await self.pool.request(method, path, body,
+                                                       self.tokens[req.actor])
+        except TimeoutError:
+            counters.timeouts += 1
+            self.errors += 1
+        except (OSError, BadResponseError):
+            counters.conn_errors += 1
+            self.errors += 1
+        except asyncio.CancelledError:  # the drain gave up on it: it timed out
+            counters.timeouts += 1
+            self.errors += 1
+            raise
+        else:
+            latency_s = loop.time() - scheduled
+            counters.completed += 1
+            self.completed += 1
+            counters.status[status] += 1
+            counters.hist.record(latency_s)
+            if 200 <= status < 300:
+                counters.ok_hist.record(latency_s)
+                (self.ok_in_burst if in_burst else self.ok_outside_burst).record(latency_s)
+                if req.op == "post":
+                    post = _json(data)
+                    if isinstance(post, dict) and isinstance(post.get("id"), int):
+                        self.workload.note_post(post["id"])
+            else:
+                self.errors += 1
+                self.status_429 += status == 429
+        finally:
+            self.in_flight -= 1
+            self._settle(req, status)
+
+    def _settle(self, req: Request, status: int) -> None:
+        """Undo the model's follow toggle when the server did not apply it."""
+        if req.op == "follow" and status not in (200, 201):
+            self.workload.following.discard((req.actor, req.target))
+        elif req.op == "unfollow" and status not in (200, 404):
+            self.workload.following.add((req.actor, req.target))
+
+    def progress(self, started: float, last: tuple[float, int]) -> tuple[Progress,
+                                                                        tuple[float, int]]:
+        now = asyncio.get_running_loop().time()
+        window_s = now - last[0]
+        rps = (self.completed - last[1]) / window_s if window_s > 0 else 0.0
+        dropped = sum(c.dropped for c in self.counters.values())
+        snap = Progress(now - started, self.config.duration_s, rps, self.completed,
+                        self.errors, self.status_429, self.in_flight, dropped)
+        return snap, (now, self.completed)
+
+    async def run(self, rng_arrivals: random.Random, rng_ops: random.Random,
+                  on_progress: Callable[[Progress], None] | None) -> tuple[float, float]:
+        """Send every arrival; returns (start, end) in loop time."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        ticker = None
+        if on_progress is not None:
+            ticker = loop.create_task(self._tick(started, on_progress))
+        unyielded = 0
+        for t_s in self.schedule.arrivals(rng_arrivals):
+            req = self.workload.next_request(rng_ops)
+            counters = self.counters[req.op]
+            counters.offered += 1
+            scheduled = started + t_s
+            delay = scheduled - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                unyielded = 0
+            else:
+                if -delay >= LATE_ARRIVAL_S:
+                    self.late += 1
+                unyielded += 1
+                if unyielded >= YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    unyielded = 0
+            if self.in_flight >= self.config.max_in_flight:
+                counters.dropped += 1
+                self._settle(req, 0)
+                continue
+            self.in_flight += 1
+            self.in_flight_max = max(self.in_flight_max, self.in_flight)
+            task = loop.create_task(self.send(req, scheduled, self.schedule.in_burst(t_s)))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        # Drain: every request has its own timeout; this is the backstop.
+        if self.tasks:
+            _, pending = await asyncio.wait(set(self.tasks),
+                                            timeout=self.config.timeout_s + DRAIN_EXTRA_S)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        ended = loop.time()
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            assert on_progress is not None
+            on_progress(self.progress(started, (started, 0))[0])
+        return started, ended
+
+    async def _tick(self, started: float, on_progress: Callable[[Progress], None]) -> None:
+        last = (started, 0)
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            snap, last = self.progress(started, last)
+            on_progress(snap)
+
+    def result(self, setup: SetupStats, elapsed_s: float) -> LoadResult:
+        ops = tuple(c.snapshot(op, elapsed_s) for op, c in self.counters.items()
+                    if c.offered)
+        total = _OpCounters()
+        for c in self.counters.values():
+            total.add(c)
+        config = self.config
+        return LoadResult(
+            url=config.url, seed=config.seed, users=config.users,
+            planned_rps=self.schedule.expected_arrivals() / config.duration_s,
+            duration_s=config.duration_s, elapsed_s=elapsed_s, setup=setup, ops=ops,
+            overall=total.snapshot("all", elapsed_s), in_flight_max=self.in_flight_max,
+            late_arrivals=self.late,
+            ok_p99_ms_in_burst=self.ok_in_burst.quantile(0.99) * 1000.0,
+            ok_p99_ms_outside_burst=self.ok_outside_burst.quantile(0.99) * 1000.0)
+
+
+# ---- entry points ---------------------------------------------------------------------------
+def _rngs(seed: int) -> tuple[random.Random, random.Random, random.Random]:
+    """Independent streams, so changing the mix does not move the arrival instants."""
+    return (random.Random(f"{seed}:setup"), random.Random(f"{seed}:arrivals"),
+            random.Random(f"{seed}:operations"))
+
+
+def validate(config: LoadConfig) -> None:
+    """Raise CLIError for a configuration that cannot run (before touching the network)."""
+    parse_url(config.url)
+    try:
+        config.schedule()
+    except WorkloadError as exc:
+        raise CLIError(str(exc)) from None
+    if not 1 <= config.users <= USERS_MAX:
+        raise CLIError(f"--users must be between 1 and {USERS_MAX}, got {config.users}")
+    if not 1 <= config.connections <= CONNECTIONS_MAX:
+        raise CLIError(f"--connections must be between 1 and {CONNECTIONS_MAX}, "
+                       f"got {config.connections}")
+    if not 1 <= config.max_in_flight <= IN_FLIGHT_MAX:
+        raise CLIError(f"--max-in-flight must be between 1 and {IN_FLIGHT_MAX}, "
+                       f"got {config.max_in_flight}")
+    if not (math.isfinite(config.timeout_s) and 0.0 < config.timeout_s <= TIMEOUT_S_MAX):
+        raise CLIError(f"--timeout must be > 0 and <= {TIMEOUT_S_MAX:g} s, "
+                       f"got {config.timeout_s:g}")
+    if not (math.isfinite(config.zipf_s) and config.zipf_s >= 0.0):
+        raise CLIError(f"--zipf must be a finite number >= 0, got {config.zipf_s:g}")
+    if config.follows_per_user < 0:
+        raise CLIError(f"--follows must be >= 0, got {config.follows_per_user}")
+
+
+async def run_load_async(config: LoadConfig,
+                         on_progress: Callable[[Progress], None] | None = None,
+                         on_setup: Callable[[SetupStats], None] | None = None) -> LoadResult:
+    """Set up, then load, against ``config.url``; the in-process entry point."""
+    validate(config)
+    await check_reachable(config.url)
+    host, port, base_path = parse_url(config.url)
+    rng_setup, rng_arrivals, rng_ops = _rngs(config.seed)
+    try:
+        workload = Workload(config.users, config.mix, rng_setup, s=config.zipf_s)
+    except WorkloadError as exc:
+        raise CLIError(str(exc)) from None
+    pool = HttpPool(host, port, config.connections, base_path)
+    try:
+        tokens, setup = await set_up(pool, config, workload, rng_setup)
+        if on_setup is not None:
+            on_setup(setup)
+        run = _Run(pool, config, workload, tokens)
+        started, ended = await run.run(rng_arrivals, rng_ops, on_progress)
+        return run.result(setup, ended - started)
+    finally:
+        pool.close()
+
+
+def run_load(config: LoadConfig,
+             on_progress: Callable[[Progress], None] | None = None,
+             on_setup: Callable[[SetupStats], None] | None = None) -> LoadResult:
+    """``run_load_async`` on a fresh uvloop event loop (for callers without one)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run_load_async(config, on_progress, on_setup))
+
+
+# ---- the command --------------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = DEFAULTS
+    parser.add_argument("--url", default=d["url"],
+                        help=f"the gateway (default: {d['url']})")
+    parser.add_argument("--rps", type=_positive_float, default=d["rps"],
+                        help=f"mean arrivals per second, Poisson (default: {d['rps']:g})")
+    parser.add_argument("--duration", type=_positive_float, default=d["duration"],
+                        metavar="S", help=f"seconds of load (default: {d['duration']:g})")
+    parser.add_argument("--users", type=int, default=d["users"],
+                        help=f"users load_user_0.. to sign up (default: {d['users']})")
+    parser.add_argument("--seed", type=int, default=d["seed"],
+                        help=f"seed of every random draw (default: {d['seed']})")
+    parser.add_argument("--mix", default=DEFAULT_MIX,
+                        help="operation weights: read (home, user_posts, profile, trending) "
+                             f"and post, like, follow (default: {DEFAULT_MIX})")
+    parser.add_argument("--burst", action="extend", nargs="+", default=[],
+                        metavar="RPS:AT_S:FOR_S",
+                        help="RPS extra arrivals per second from AT_S for FOR_S seconds "
+                             "(repeatable)")
+    parser.add_argument("--connections", type=int, default=d["connections"],
+                        help=f"keep-alive connections to the gateway (default: "
+                             f"{d['connections']})")
+    parser.add_argument("--max-in-flight", type=int, default=d["max_in_flight"],
+                        help="outstanding requests at most; later arrivals are dropped "
+                             f"and counted (default: {d['max_in_flight']})")
+    parser.add_argument("--timeout", type=_positive_float, default=d["timeout"],
+                        metavar="S", help=f"per-request timeout (default: {d['timeout']:g})")
+    parser.add_argument("--follows", type=int, default=d["follows"],
+                        help=f"follows per user in set-up (default: {d['follows']})")
+    parser.add_argument("--zipf", type=_positive_float, default=d["zipf"], metavar="S",
+                        help=f"Zipf exponent of user popularity (default: {d['zipf']:g})")
+    add_format_argument(parser)
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar and no set-up line on stderr")
+
+
+def config_from(args: argparse.Namespace) -> LoadConfig:
+    try:
+        mix = parse_mix(args.mix)
+        bursts = tuple(parse_burst(text) for text in args.burst)
+    except WorkloadError as exc:
+        raise CLIError(str(exc)) from None
+    if args.rps <= 0:
+        raise CLIError(f"--rps must be > 0, got {args.rps:g}")
+    if args.duration <= 0:
+        raise CLIError(f"--duration must be > 0, got {args.duration:g}")
+    config = LoadConfig(url=args.url, rps=args.rps, duration_s=args.duration,
+                        users=args.users, seed=args.seed, mix=mix, bursts=bursts,
+                        connections=args.connections, max_in_flight=args.max_in_flight,
+                        timeout_s=args.timeout, follows_per_user=args.follows,
+                        zipf_s=args.zipf)
+    validate(config)
+    return config
+
+
+class _Bar:
+    """A rich progress bar on stderr: elapsed, responses per second, errors."""
+
+    def __init__(self, duration_s: float) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("load"), BarColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[rps]:>8.0f} rps"),
+            TextColumn("{task.fields[errors]:>7} errors ({task.fields[s429]} x 429)"),
+            TextColumn("{task.fields[in_flight]:>5} in flight"),
+            console=Console(stderr=True), transient=False)
+        self._task = self._progress.add_task("load", total=duration_s, rps=0.0, errors=0,
+                                             s429=0, in_flight=0)
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, snap: Progress) -> None:
+        self._progress.update(self._task, completed=min(snap.elapsed_s, snap.duration_s),
+                              rps=snap.rps, errors=snap.errors, s429=snap.status_429,
+                              in_flight=snap.in_flight)
+
+
+def _summary(result: LoadResult) -> str:
+    bursts = ""
+    if not math.isnan(result.ok_p99_ms_in_burst):
+        bursts = (f"; admitted p99 {result.ok_p99_ms_in_burst:.1f} ms in bursts, "
+                  f"{result.ok_p99_ms_outside_burst:.1f} ms outside")
+    return (f"load: {result.overall.offered:,} arrivals at {result.planned_rps:,.0f} rps "
+            f"planned over {result.duration_s:g} s; achieved {result.achieved_rps:,.1f} rps; "
+            f"{result.overall.dropped_by_cap} dropped by the in-flight cap, "
+            f"{result.late_arrivals} sent late{bursts}")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    show_bar = not args.quiet and sys.stderr.isatty()
+
+    def on_setup(setup: SetupStats) -> None:
+        if not args.quiet:
+            print(f"hld load: set up {config.users} users ({setup.users_created} new, "
+                  f"{setup.users_logged_in} logged in), {setup.follows} follows, "
+                  f"{setup.posts} posts in {setup.elapsed_s:.1f} s", file=sys.stderr)
+
+    if show_bar:
+        bar = _Bar(config.duration_s)
+
+        def on_setup_then_bar(setup: SetupStats) -> None:
+            on_setup(setup)
+            bar.__enter__()
+
+        try:
+            result = run_load(config, bar.update, on_setup_then_bar)
+        finally:
+            bar.__exit__()
+    else:
+        result = run_load(config, None, on_setup)
+    rows = result.rows()
+    if args.format == "table":
+        emit(NAME, rows, "table", title=_summary(result), columns=MAIN_COLUMNS)
+        codes = [f"status_{code}" for code in result.status_codes()]
+        if codes:
+            emit(NAME, rows, "table", title="status codes", columns=["op", *codes])
+    else:
+        emit(NAME, rows, args.format, columns=list(rows[0]))
+    return 0
