@@ -40,6 +40,8 @@ from typing import Literal, Protocol
 from hld.core.balance.health import HealthTracker
 from hld.core.balance.limits import BACKENDS_MAX, NAME_CHARS_MAX, WEIGHT_MAX
 
+_INF = math.inf
+
 WhenAllEjected = Literal["panic", "fail"]
 WHEN_ALL_EJECTED = ("panic", "fail")
 
@@ -254,7 +256,7 @@ class Balancer(ABC):
                   now: float = 0.0) -> None:
         """The request started on ``backend`` ended after ``latency_s``; ``ok`` is False
         for errors the backend is to blame for (connect failure, 5xx, timeout)."""
-        if latency_s.__class__ is not float or not 0.0 <= latency_s < math.inf:
+        if latency_s.__class__ is not float or not 0.0 <= latency_s < _INF:
             latency_s = check_latency(latency_s)  # raises for NaN, inf, < 0, non-numbers
         name = backend.name
         counts = self._in_flight
@@ -268,7 +270,9 @@ class Balancer(ABC):
         else:
             raise ValueError(f"on_finish for backend {name!r} without a matching on_start")
         health = self.health
-        if health.outlier is not None:  # only passive detection learns from outcomes
+        # Only passive detection learns from outcomes, and a success matters only to a
+        # backend in the middle of a run of failures.
+        if health.outlier is not None and (not ok or name in health.failing):
             if self._pool_version != self.pool.version:
                 self._rebuild()  # the tracker must know the backend before it counts
             health.record(name, ok, now)

@@ -74,10 +74,11 @@ class OutlierDetection:
 
 
 class _Host:
-    __slots__ = ("active_healthy", "ejected_until_s", "ejections", "failures",
+    __slots__ = ("active_healthy", "ejected_until_s", "ejections", "failures", "name",
                  "readmitted_s", "serial")
 
-    def __init__(self, serial: int) -> None:
+    def __init__(self, name: str, serial: int) -> None:
+        self.name = name
         self.serial = serial       # which incarnation of the name this is
         self.failures = 0          # current run of consecutive failures
         self.ejections = 0         # multiplier of the next ejection, before decay
@@ -104,6 +105,9 @@ class HealthTracker:
     def __init__(self, outlier: OutlierDetection | None = OutlierDetection()) -> None:
         self.outlier = outlier
         self._hosts: dict[str, _Host] = {}
+        # Names with a run of failures in progress. A success elsewhere needs no call
+        # into the tracker at all, which keeps the per-request path short.
+        self.failing: set[str] = set()
         self._ejected = 0
         self._total_ejections = 0
         self.version = 0
@@ -124,13 +128,14 @@ class HealthTracker:
         for name, host in list(hosts.items()):
             if wanted.get(name) != host.serial:
                 del hosts[name]
+                self.failing.discard(name)
                 if host.ejected_until_s is not None:
                     self._ejected -= 1
                 changed = (changed or host.ejected_until_s is not None
                            or not host.active_healthy)
         for name, serial in wanted.items():
             if name not in hosts:
-                hosts[name] = _Host(serial)
+                hosts[name] = _Host(name, serial)
         # A smaller pool has a smaller cap: readmit the ejections that end soonest until
         # the ejected share is within it again.
         excess = self._ejected - self.ejection_cap()
@@ -155,11 +160,13 @@ class HealthTracker:
             self.refresh(now)
         if ok:
             host.failures = 0
+            self.failing.discard(name)
             return
         outlier = self.outlier
         if outlier is None or host.ejected_until_s is not None:
             return  # late answers from an ejected backend say nothing new
         host.failures = min(host.failures + 1, CONSECUTIVE_FAILURES_MAX)
+        self.failing.add(name)
         if host.failures < outlier.consecutive_failures:
             return
         if self._ejected >= outlier.ejection_cap(len(self._hosts)):
@@ -237,6 +244,7 @@ class HealthTracker:
                          outlier.max_ejection_time_s)
         host.ejected_until_s = now + duration_s
         host.failures = 0
+        self.failing.discard(host.name)
         self._ejected += 1
         self._total_ejections += 1
         self.next_readmission_s = min(self.next_readmission_s, host.ejected_until_s)
@@ -246,6 +254,7 @@ class HealthTracker:
         host.ejected_until_s = None
         host.readmitted_s = at_s
         host.failures = 0
+        self.failing.discard(host.name)
         self._ejected -= 1
 
     def _recompute_next(self) -> None:
