@@ -235,3 +235,17 @@ def test_a_backend_removed_and_added_back_starts_fresh() -> None:
     health.report_health("a", False, 0.0)
     health.sync({"a": 3, "b": 2})  # same name, new incarnation
     assert health.is_available("a")
+
+
+def test_a_success_through_the_balancer_resets_the_run_of_failures() -> None:
+    health = HealthTracker(OutlierDetection(consecutive_failures=3, max_ejection_percent=50))
+    balancer = RoundRobin(["a", "b"], health=health)
+    a = balancer.pool.get("a")
+    assert a is not None
+    for ok in (False, False, True, False, False):
+        balancer.on_start(a)
+        balancer.on_finish(a, 0.1, ok=ok, now=1.0)
+    assert (health.is_ejected("a"), health.failing) == (False, {"a"})
+    balancer.on_start(a)
+    balancer.on_finish(a, 0.1, ok=False, now=1.0)
+    assert (health.is_ejected("a"), health.failing) == (True, set())
