@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -24,14 +25,27 @@ S3FIFO_SMALL_RATIO = 0.3
 SETTINGS = settings(max_examples=30, stateful_step_count=30, deadline=None)
 
 
+def _weight_of(value: int) -> int:
+    return value % 4  # 0..3: zero-weight entries included
+
+
 class Model:
     """The interface of every reference model; ``evicted`` collects victims in order."""
+
+    #: True when the machine runs its policy with the weigher ``_weight_of``.
+    weighted: ClassVar[bool] = False
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.order: list[Any] = []  # meaning depends on the policy, documented per model
         self.values: dict[Any, Any] = {}
         self.evicted: list[Any] = []
+
+    def weight_of(self, value: Any) -> int:
+        return _weight_of(value) if self.weighted else 1
+
+    def total(self) -> int:
+        return sum(self.weight_of(value) for value in self.values.values())
 
     def get(self, key: Any) -> Any:
         if key not in self.values:
@@ -41,10 +55,12 @@ class Model:
 
     def put(self, key: Any, value: Any) -> None:
         if key in self.values:
-            self.values[key] = value
-            self.used(key)
-            return
-        if len(self.values) >= self.capacity:
+            if self.weight_of(self.values[key]) == self.weight_of(value):
+                self.values[key] = value
+                self.used(key)
+                return
+            self.forget(key)  # a new weight: re-admitted as a new entry
+        while self.total() + self.weight_of(value) > self.capacity:
             victim = self.victim()
             self.forget(victim)
             self.evicted.append(victim)
@@ -172,6 +188,14 @@ class SieveModel(Model):
         return self.hand
 
 
+class WeightedLRUModel(LRUModel):
+    weighted = True
+
+
+class WeightedFIFOModel(FIFOModel):
+    weighted = True
+
+
 class SLRUModel(Model):
     """order: probation, least recent first; protected: the same for the other segment."""
 
@@ -270,7 +294,8 @@ class PolicyMachine(RuleBasedStateMachine):
 
     @initialize(capacity=st.integers(min_value=1, max_value=12))
     def create(self, capacity: int) -> None:
-        self.cache = make(self.policy, capacity, **self.options,
+        weigher = (lambda _k, v: _weight_of(v)) if self.model_class.weighted else None
+        self.cache = make(self.policy, capacity, **self.options, weigher=weigher,
                           on_evict=lambda k, _v: self.evicted.append(k))
         self.model = self.model_class(capacity)
 
@@ -285,6 +310,10 @@ class PolicyMachine(RuleBasedStateMachine):
 
     @rule(key=KEYS, value=VALUES)
     def put(self, key: int, value: int) -> None:
+        if self.model.weight_of(value) > self.model.capacity:
+            with pytest.raises(ValueError, match="more than the whole capacity"):
+                self.real.put(key, value)  # refused, and nothing changes
+            return
         self.real.put(key, value)
         self.model.put(key, value)
 
@@ -303,6 +332,7 @@ class PolicyMachine(RuleBasedStateMachine):
         assert self.evicted == self.model.evicted
         assert set(self.cache) == set(self.model.values)
         assert len(self.cache) == len(self.model.values)
+        assert self.cache.weight == self.model.total()
         assert self.cache.statistics().evictions == len(self.model.evicted)
 
 
@@ -331,6 +361,18 @@ class SieveMachine(PolicyMachine):
     model_class = SieveModel
 
 
+class WeightedLRUMachine(PolicyMachine):
+    """LRU and FIFO have a separate, weighted code path: check it against the model too."""
+
+    policy = "lru"
+    model_class = WeightedLRUModel
+
+
+class WeightedFIFOMachine(PolicyMachine):
+    policy = "fifo"
+    model_class = WeightedFIFOModel
+
+
 class SLRUMachine(PolicyMachine):
     policy = "slru"
     model_class = SLRUModel
@@ -348,4 +390,6 @@ TestLFUAgainstModel = SETTINGS(LFUMachine).TestCase
 TestClockAgainstModel = SETTINGS(ClockMachine).TestCase
 TestSieveAgainstModel = SETTINGS(SieveMachine).TestCase
 TestSLRUAgainstModel = SETTINGS(SLRUMachine).TestCase
+TestWeightedLRUAgainstModel = SETTINGS(WeightedLRUMachine).TestCase
+TestWeightedFIFOAgainstModel = SETTINGS(WeightedFIFOMachine).TestCase
 TestS3FIFOAgainstModel = SETTINGS(S3FIFOMachine).TestCase
