@@ -6,7 +6,7 @@ Randomness comes from the caller: ``make("random", n, rng=random.Random(1))``; a
 with ``random() -> float in [0, 1)`` works. The victim's slot is ``int(rng.random() * n)``
 rather than ``rng.randrange(n)`` because ``Random.random`` is one C call while
 ``randrange`` runs several Python frames, which would be most of the cost of a miss; the
-bias is below 2**-40 for any size that fits in memory. Without an rng, a small fixed-seed
+bias is at most n / 2**53 (about 1e-10 for a million entries). Without an rng, a fixed-seed
 SplitMix64 generator keeps replays reproducible (the core may not import ``random``).
 """
 
