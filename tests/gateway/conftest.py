@@ -8,6 +8,7 @@ few processes it needs once (module-scoped), with short timeouts in its configur
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -70,7 +71,7 @@ class Upstream:
             self.proc = None
 
     def get(self, path: str) -> Any:
-        return httpx.get(self.url + path, timeout=5.0).json()
+        return json.loads(plain_get(self.port, path)[1])
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self.get("/stats")
@@ -124,11 +125,14 @@ class GatewayProcess:
             self.proc = None
 
     def metrics(self) -> str:
-        return httpx.get(self.admin_url + "/metrics", timeout=5.0).text
+        return plain_get(self.admin_port, "/metrics")[1].decode()
 
     def status(self) -> dict[str, Any]:
-        result: dict[str, Any] = httpx.get(self.admin_url + "/status", timeout=5.0).json()
+        result: dict[str, Any] = json.loads(plain_get(self.admin_port, "/status")[1])
         return result
+
+    def client(self) -> httpx.Client:
+        return http_client(self.url)
 
     def log_records(self) -> list[dict[str, Any]]:
         """Access-log lines written so far (the gateway flushes at least every sweep)."""
@@ -136,7 +140,23 @@ class GatewayProcess:
         return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-GatewayFactory = Callable[[str], GatewayProcess]
+def plain_get(port: int, path: str, timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """A GET over http.client: no TLS set-up cost (httpx loads CA files per client)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    try:
+        conn.request("GET", path)
+        reply = conn.getresponse()
+        return reply.status, reply.read()
+    finally:
+        conn.close()
+
+
+def http_client(base_url: str, **kwargs: Any) -> httpx.Client:
+    """An httpx client for plain-HTTP tests; verify=False skips loading the CA bundle,
+    which costs most of a second per client on a loaded machine."""
+    kwargs.setdefault("timeout", 10.0)
+    kwargs.setdefault("verify", False)
+    return httpx.Client(base_url=base_url, **kwargs)
 
 
 def gateway_config(body: str, *, port: int, admin_port: int, timeouts: bool = True) -> str:

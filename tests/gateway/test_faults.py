@@ -128,7 +128,7 @@ upstream = "healthy"
 
 @pytest.fixture
 def client(gw: GatewayProcess) -> httpx.Client:
-    with httpx.Client(base_url=gw.url, timeout=10.0) as c:
+    with gw.client() as c:
         yield c
 
 
@@ -234,7 +234,8 @@ def test_bulkhead_full_queue_answers_503_at_once(ups: dict[str, Upstream],
                                                  gw: GatewayProcess) -> None:
     def call(delay_s: float) -> tuple[int, str]:
         time.sleep(delay_s)
-        reply = httpx.get(gw.url + "/narrow/slow?ms=1000", timeout=10.0)
+        with gw.client() as client:
+            reply = client.get("/narrow/slow?ms=1000")
         return reply.status_code, reply.text
 
     with ThreadPoolExecutor(3) as pool:

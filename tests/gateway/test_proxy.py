@@ -103,7 +103,7 @@ upstream = "old"
 
 @pytest.fixture
 def client(gw: GatewayProcess) -> httpx.Client:
-    with httpx.Client(base_url=gw.url, timeout=10.0) as c:
+    with gw.client() as c:
         yield c
 
 

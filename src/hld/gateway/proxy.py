@@ -81,6 +81,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.tunnel: UpstreamConnection | None = None
         self.upgrading = False  # an upgrade request was parsed; llhttp is done with us
+        self.receiving = False  # between on_message_begin and on_message_complete
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -141,6 +142,7 @@ class ClientConnection(asyncio.Protocol):
     # -- llhttp callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self.receiving = True
         self.state = HEAD
         self.since = self.gateway.loop_time()
         self.target = b""
@@ -187,6 +189,7 @@ class ClientConnection(asyncio.Protocol):
         self.body_last = self.gateway.loop_time()
 
     def on_message_complete(self) -> None:
+        self.receiving = False
         head = self.head
         if head is None:
             return
@@ -200,6 +203,7 @@ class ClientConnection(asyncio.Protocol):
         if self.exchange is None and not self.pending:
             self.start(head, body)
         else:
+            self.state = BUSY  # queued behind the response in progress
             self.pending.append((head, body))
             if len(self.pending) >= limits.PIPELINE_DEPTH_MAX and self.transport is not None:
                 self.transport.pause_reading()
@@ -233,6 +237,9 @@ class ClientConnection(asyncio.Protocol):
                 self.transport.resume_reading()
             self.start(head, body)
             return
+        if self.receiving:
+            self.state = HEAD if self.head is None else BODY  # its clock keeps running
+            return
         self.state = IDLE
         self.since = self.gateway.loop_time()
 
@@ -255,6 +262,9 @@ class ClientConnection(asyncio.Protocol):
             self.closing = True
 
     def timed_out(self, what: str) -> None:
+        if not self.receiving:
+            self.close()  # not a byte of a request arrived: nothing to answer (as nginx)
+            return
         if self.exchange is None:
             self.write(error_response(408, f"{what} took too long", self.gateway.new_request_id(),
                                       close=True))
