@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hld.core.cache.write import (
     CacheAside,
@@ -227,3 +229,74 @@ def test_a_store_without_the_protocol_is_a_type_error() -> None:
         WriteThrough(build("lru", 2), object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="cache must be a Cache"):
         WriteThrough({}, MemoryStore())  # type: ignore[arg-type]
+
+
+# -- properties over any sequence of operations -----------------------------------------
+
+WRITE_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), st.integers(0, 7), st.integers(0, 50)),
+        st.tuples(st.just("get"), st.integers(0, 7), st.just(0)),
+        st.tuples(st.just("delete"), st.integers(0, 7), st.just(0)),
+        st.tuples(st.just("flush"), st.just(0), st.just(0)),
+        st.tuples(st.just("crash"), st.just(0), st.just(0)),
+    ),
+    max_size=60)
+
+
+@settings(max_examples=80, deadline=None)
+@given(operations=WRITE_OPS, policy_name=st.sampled_from(["lru", "fifo", "sieve", "s3fifo"]))
+def test_write_back_holds_every_write_until_a_crash_and_counts_what_it_loses(
+        operations: list[tuple[str, int, int]], policy_name: str) -> None:
+    store = MemoryStore()
+    policy = WriteBack(build(policy_name, 3), store)
+    latest: dict[str, int] = {}  # what the application last wrote (or read back)
+    lost_total = 0
+    for op, n, value in operations:
+        key = f"k{n}"
+        if op == "put":
+            policy.put(key, value)
+            latest[key] = value
+        elif op == "get":
+            assert policy.get(key) == latest.get(key)
+        elif op == "delete":
+            policy.delete(key)
+            latest.pop(key, None)
+        elif op == "flush":
+            policy.flush()
+            assert store.data == latest
+        else:
+            unflushed = {k for k, v in latest.items() if store.data.get(k) != v}
+            lost = policy.crash()
+            assert lost == len(unflushed)
+            lost_total += lost
+            latest = dict(store.data)  # what survives is what the store has
+        # Every write is in the store, or dirty in the cache; clean copies match the store.
+        for k, v in latest.items():
+            assert store.data.get(k) == v or (k in policy.dirty and policy.cache.peek(k) == v)
+        for k in policy.cache:
+            if k not in policy.dirty:
+                assert policy.cache.peek(k) == store.data.get(k)
+    assert policy.statistics().lost_writes == lost_total
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations=WRITE_OPS)
+def test_write_through_and_write_around_keep_the_store_current_and_the_cache_coherent(
+        operations: list[tuple[str, int, int]]) -> None:
+    for cls in (WriteThrough, WriteAround):
+        store = MemoryStore()
+        policy = cls(build("lru", 3), store)
+        latest: dict[str, int] = {}
+        for op, n, value in operations:
+            key = f"k{n}"
+            if op == "put":
+                policy.put(key, value)
+                latest[key] = value
+            elif op == "get":
+                assert policy.get(key) == latest.get(key)
+            elif op == "delete":
+                policy.delete(key)
+                latest.pop(key, None)
+            assert store.data == latest
+            assert all(policy.cache.peek(k) == store.data.get(k) for k in policy.cache)
