@@ -115,32 +115,49 @@ class Chirp:
                 "--cache", f"redis://127.0.0.1:{self.cache_port}"]
 
     def app(self, *extra: str) -> httpx.Client:
+        """Start an app server and wait until it is healthy."""
+        return self.up(0, *extra)[0]
+
+    def worker(self, index: int, *extra: str) -> Proc:
+        """Start a worker and wait until it consumes."""
+        proc = self._launch_worker(index, *extra)
+        self._wait_worker(proc)
+        return proc
+
+    def up(self, workers: int, *app_extra: str) -> tuple[httpx.Client, list[Proc]]:
+        """An app server and ``workers`` workers, started together (starts are slow here)."""
         port = free_port()
-        proc = Proc(["app", "--port", str(port), "--name", f"app-{port}", *self._common(),
-                     *extra], self.dir / f"app-{port}.log")
-        self.procs.append(proc)
-        self.app_proc = proc
+        app = Proc(["app", "--port", str(port), "--name", f"app-{port}", *self._common(),
+                    *app_extra], self.dir / f"app-{port}.log")
+        self.procs.append(app)
+        self.app_proc = app
+        started = [self._launch_worker(i) for i in range(1, workers + 1)]
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0)
         self.clients.append(client)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            if proc.proc.poll() is not None:
-                raise RuntimeError(f"app exited: {proc.log_path.read_text()[-2000:]}")
+            if app.proc.poll() is not None:
+                raise RuntimeError(f"app exited: {app.log_path.read_text()[-2000:]}")
             with contextlib.suppress(httpx.TransportError):
                 if client.get("/healthz").status_code == 200:
-                    return client
+                    break
             if time.monotonic() > deadline:
                 raise TimeoutError("app did not become healthy")
             time.sleep(0.1)
+        for proc in started:
+            self._wait_worker(proc)
+        return client, started
 
-    def worker(self, index: int, *extra: str) -> Proc:
+    def _launch_worker(self, index: int, *extra: str) -> Proc:
         proc = Proc(["worker", "--index", str(index), "--metrics-port", "0", *self._common(),
                      *extra], self.dir / f"worker-{index}.log")
         self.procs.append(proc)
+        return proc
+
+    def _wait_worker(self, proc: Proc) -> None:
         poll(lambda: proc.events("worker_started") or proc.proc.poll() is not None,
              START_TIMEOUT_S, "worker start")
         assert proc.proc.poll() is None, proc.log_path.read_text()[-2000:]
-        return proc
 
     def stop(self) -> None:
         for client in self.clients:
@@ -175,6 +192,22 @@ def redis_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def shared(hld_store: int, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Chirp, httpx.Client]]:
+    """One app and one worker on default settings, shared by a module's tests.
+
+    Starting processes costs seconds on this machine, so tests that need no special
+    configuration share them and keep apart by using their own usernames.
+    """
+    system = Chirp(tmp_path_factory.mktemp("chirp"), hld_store, hld_store)
+    try:
+        client, _ = system.up(1)
+        yield system, client
+    finally:
+        system.stop()
 
 
 @pytest.fixture(params=["hld"])

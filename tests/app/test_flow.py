@@ -24,8 +24,7 @@ def home_ids(client: httpx.Client, token: str) -> list[int]:
 def test_posts_reach_followers_home_timelines(chirp: Chirp) -> None:
     """The core flow, on hld-store and on a real redis-server alike."""
     chirp.configure(store={"wait_replicas": 1, "wait_timeout_ms": 50})
-    client = chirp.app()
-    worker = chirp.worker(1)
+    client, (worker,) = chirp.up(1)
     alice, bob, carol = (signup(client, n) for n in ("alice", "bob", "carol"))
     login = client.post("/api/login", json={"username": "bob", "password": "password1"})
     assert login.status_code == 200
@@ -72,8 +71,7 @@ def test_posts_reach_followers_home_timelines(chirp: Chirp) -> None:
 
 def test_celebrity_posts_are_merged_at_read_time_not_fanned_out(chirp: Chirp) -> None:
     chirp.configure(app={"fanout_read_threshold": 2})
-    client = chirp.app()
-    worker = chirp.worker(1)
+    client, (worker,) = chirp.up(1)
     star = signup(client, "star")
     fans = [signup(client, f"fan{i}") for i in range(3)]
     small = signup(client, "small")
@@ -98,9 +96,9 @@ def test_celebrity_posts_are_merged_at_read_time_not_fanned_out(chirp: Chirp) ->
     assert reply["merged_celebrities"] == 1
 
 
-def test_live_stream_pushes_a_new_post_to_a_follower(chirp: Chirp) -> None:
-    client = chirp.app()
-    chirp.worker(1)
+def test_live_stream_pushes_a_new_post_to_a_follower(
+        shared: tuple[Chirp, httpx.Client]) -> None:
+    _, client = shared
     author, reader = signup(client, "author"), signup(client, "reader")
     client.post("/api/follow/author", headers=bearer(reader["token"]))
     received: list[dict[str, Any]] = []
@@ -127,9 +125,9 @@ def test_live_stream_pushes_a_new_post_to_a_follower(chirp: Chirp) -> None:
         == [(post["id"], "live!", "req-live")]
 
 
-def test_gateway_identity_headers_are_trusted(chirp: Chirp) -> None:
+def test_gateway_identity_headers_are_trusted(shared: tuple[Chirp, httpx.Client]) -> None:
     """Behind the gateway the caller is x-auth-subject; no token reaches the app."""
-    client = chirp.app()
+    _, client = shared
     signup(client, "gwuser")
     reply = client.post("/api/posts", json={"text": "via gateway"},
                         headers={"x-auth-subject": "gwuser", "x-auth-roles": "user"})
