@@ -7,10 +7,12 @@ named after the test so the two session-wide servers can be shared.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -292,3 +294,79 @@ def test_dead_letter_after_too_many_deliveries(r: redis.Redis, key: str) -> None
     dead = r.xrange(key + ":dlq")[0][1]
     assert (dead[b"job"], dead[b"dlq-source-id"], dead[b"dlq-deliveries"]) == (
         b"poison", b"1-0", b"3")
+
+
+def _random_stream_command(rng: random.Random, key: str, ids: list[str]) -> list[Any]:
+    """One stream command whose reply does not depend on the clock."""
+    some_id = rng.choice([*ids, "0", "-", "+", "(1-0", "999-9"]) if ids else "0"
+    group = rng.choice(["g1", "g2"])
+    consumer = rng.choice(["c1", "c2", "c3"])
+    choice = rng.randrange(21)
+    if choice == 15:
+        return ["XCLAIM", key, group, consumer, "0", *(rng.sample(ids, min(2, len(ids))) or
+                                                      ["1-0"]), *rng.choice([[], ["FORCE"]])]
+    if choice == 16:
+        return ["XGROUP", "SETID", key, group, rng.choice(["0", "$", *ids[-2:]])]
+    if choice == 17:
+        return ["XGROUP", rng.choice(["CREATECONSUMER", "DELCONSUMER"]), key, group, consumer]
+    if choice == 18:
+        return ["XTRIM", key, "MINID", "=", rng.choice([*ids[-5:], "0"])]
+    if choice == 19:
+        return ["XREADGROUP", "GROUP", group, consumer, "NOACK", "STREAMS", key, ">"]
+    if choice == 20:
+        return ["XADD", key, "NOMKSTREAM", f"{ids[-1].split('-')[0] if ids else 1}-*",
+                "g", "1"]
+    if choice <= 3:
+        ms = (int(ids[-1].split("-")[0]) if ids else 0) + rng.choice([0, 0, 1, 2, -1])
+        return ["XADD", key, *rng.choice([[], ["MAXLEN", "=", str(rng.randrange(3, 12))]]),
+                rng.choice([f"{ms}-*", f"{ms}-{rng.randrange(3)}", str(ms)]),
+                "f", str(rng.randrange(100))]
+    if choice == 4:
+        return ["XRANGE" if rng.random() < 0.5 else "XREVRANGE", key, "-", "+", "COUNT",
+                str(rng.randrange(0, 5))]
+    if choice == 5:
+        return ["XDEL", key, some_id if some_id not in "-+" else "1-0"]
+    if choice == 6:
+        return ["XGROUP", "CREATE", key, group, rng.choice(["0", "$"]), "MKSTREAM"]
+    if choice <= 8:
+        return ["XREADGROUP", "GROUP", group, consumer, "COUNT", str(rng.randrange(1, 4)),
+                "STREAMS", key, rng.choice([">", ">", "0"])]
+    if choice == 9:
+        return ["XACK", key, group, *(rng.sample(ids, min(2, len(ids))) or ["1-0"])]
+    if choice == 10:
+        return ["XPENDING", key, group]
+    if choice == 11:
+        return ["XAUTOCLAIM", key, group, consumer, "0", "0", "COUNT", str(rng.randrange(1, 4))]
+    if choice == 12:
+        return ["XINFO", "GROUPS", key]
+    if choice == 13:
+        return ["XTRIM", key, "MAXLEN", "=", str(rng.randrange(2, 10))]
+    return ["XLEN", key]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_stream_sessions_answer_like_redis(seed: int, hld_store: int,
+                                                  redis_server: int) -> None:
+    """Seeded random sequences of clock-free stream commands: same replies, same state."""
+    rng = random.Random(seed)
+    key = f"s:random:{seed}"
+    clients = [redis.Redis(port=hld_store), redis.Redis(port=redis_server)]
+    try:
+        for client in clients:
+            client.delete(key)
+        ids: list[str] = []
+        for _step in range(120):
+            argv = _random_stream_command(rng, key, ids)
+            replies = []
+            for client in clients:
+                try:
+                    replies.append(client.execute_command(*argv))
+                except redis.ResponseError as exc:
+                    replies.append(f"error: {exc}")
+            assert replies[0] == replies[1], argv
+            if argv[0] == "XADD" and isinstance(replies[0], bytes):
+                ids.append(replies[0].decode())
+    finally:
+        for client in clients:
+            client.delete(key)
+            client.close()

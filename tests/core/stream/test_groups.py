@@ -315,3 +315,15 @@ class GroupModel(RuleBasedStateMachine):
 GroupModel.TestCase.settings = settings(max_examples=60, stateful_step_count=30,
                                         deadline=None)
 TestGroupModel = GroupModel.TestCase
+
+
+def test_rewinding_the_cursor_hands_pending_entries_over_afresh() -> None:
+    _, group = setup(2)
+    group.read_new(b"a", 0, noack=False, now_ms=0)
+    group.read_history(b"a", ID_MIN, 0, now_ms=1)
+    group.set_id(ID_MIN, None)
+    assert [make_id(1, 0), make_id(2, 0)] == [i for i, _ in group.read_new(
+        b"b", 0, noack=False, now_ms=5)]
+    details = group.pending_range(ID_MIN, ID_MAX, 10, now_ms=5)
+    assert [(d.consumer, d.delivery_count) for d in details] == [(b"b", 1), (b"b", 1)]
+    assert group.consumers[b"a"].pending == {}

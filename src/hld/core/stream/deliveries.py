@@ -39,6 +39,10 @@ TRANSITIONS: dict[tuple[Delivery, Event], Delivery] = {
     (Delivery.NEW, Event.DELIVER): Delivery.PENDING,
     (Delivery.NEW, Event.DELIVER_NOACK): Delivery.ACKED,
     (Delivery.NEW, Event.FORCE_CLAIM): Delivery.PENDING,
+    # Only after XGROUP SETID moved the cursor back over entries still pending: `>`
+    # hands such an entry over afresh (NOACK leaves it pending as it was), as Redis does.
+    (Delivery.PENDING, Event.DELIVER): Delivery.PENDING,
+    (Delivery.PENDING, Event.DELIVER_NOACK): Delivery.PENDING,
     (Delivery.PENDING, Event.REDELIVER): Delivery.PENDING,
     (Delivery.PENDING, Event.CLAIM): Delivery.PENDING,
     (Delivery.PENDING, Event.FORCE_CLAIM): Delivery.PENDING,

@@ -166,11 +166,14 @@ class ConsumerGroup:
 
     def read_new(self, consumer_name: bytes, count: int, *, noack: bool,
                  now_ms: int) -> list[Entry]:
-        """XREADGROUP with ``>``: entries after the group's cursor, made pending."""
-        consumer = self.consumer(consumer_name, now_ms)
+        """XREADGROUP with ``>``: entries after the group's cursor, made pending.
+
+        As Redis 7.0.15, the consumer is created only when there is something to deliver.
+        """
         entries = self.stream.after(self.last_id, count)
         if not entries:
             return entries
+        consumer = self.consumer(consumer_name, now_ms)
         event = Event.DELIVER_NOACK if noack else Event.DELIVER
         for entry_id, _ in entries:
             state = self.state_of(entry_id)
@@ -275,9 +278,10 @@ class ConsumerGroup:
 
         Entries deleted from the stream are dropped from the PEL and not returned (as
         Redis 7 does). FORCE creates a PEL entry for an entry that exists but is not
-        pending. ``delivery_time_ms`` comes from IDLE/TIME; out of range means now.
+        pending. ``delivery_time_ms`` comes from IDLE/TIME; out of range means now. The
+        consumer is created only if something is claimed (as Redis 7.0.15 does).
         """
-        consumer = self.consumer(consumer_name, now_ms)
+        consumer: Consumer | None = None
         if delivery_time_ms is None or delivery_time_ms < 0 or delivery_time_ms > now_ms:
             delivery_time_ms = now_ms
         if last_id is not None and last_id > self.last_id:
@@ -296,12 +300,14 @@ class ConsumerGroup:
                 if not force:
                     continue
                 next_state(self.state_of(entry_id), Event.FORCE_CLAIM)
+                consumer = consumer or self.consumer(consumer_name, now_ms)
                 pending = PendingEntry(consumer, delivery_time_ms, 0)
                 self._pel_add(entry_id, pending)
             else:
                 if min_idle_ms and now_ms - pending.delivery_time_ms < min_idle_ms:
                     continue
                 next_state(Delivery.PENDING, Event.CLAIM)
+                consumer = consumer or self.consumer(consumer_name, now_ms)
                 self._move(entry_id, pending, consumer)
             pending.delivery_time_ms = delivery_time_ms
             if retry_count is not None:
@@ -320,7 +326,7 @@ class ConsumerGroup:
         Entries found deleted are dropped from the PEL, reported, and count against
         ``count`` (Redis 7.0's behaviour).
         """
-        consumer = self.consumer(consumer_name, now_ms)
+        consumer: Consumer | None = None  # created on the first claim, as Redis 7.0.15
         attempts = count * limits.AUTOCLAIM_ATTEMPTS_FACTOR
         ids = self._pel_ids
         index = bisect_left(ids, start)
@@ -342,6 +348,7 @@ class ConsumerGroup:
             if min_idle_ms and now_ms - pending.delivery_time_ms < min_idle_ms:
                 continue
             next_state(Delivery.PENDING, Event.CLAIM)
+            consumer = consumer or self.consumer(consumer_name, now_ms)
             self._move(entry_id, pending, consumer)
             pending.delivery_time_ms = now_ms
             if not justid:
@@ -532,6 +539,8 @@ class Stream:
         """Whether an XDEL may have removed an entry with ID >= ``start``."""
         if len(self) == 0 or self.max_deleted_id == ID_MIN:
             return False
+        if self.first_id > self.max_deleted_id:
+            return False  # every deletion happened before the oldest entry left
         return start <= self.max_deleted_id
 
     def estimate_entries_read(self, entry_id: int) -> int | None:
@@ -543,8 +552,10 @@ class Stream:
             return 0
         if len(self) == 0 and entry_id <= self.last_id:
             return self.entries_added
-        if entry_id >= self.last_id:
+        if entry_id == self.last_id:
             return self.entries_added
+        if entry_id > self.last_id:
+            return None  # a future ID: its counter is unknown
         first_id = self.first_id
         if self.max_deleted_id == ID_MIN or self.max_deleted_id < first_id:
             if entry_id < first_id:

@@ -205,7 +205,11 @@ def _range(c: Any, argv: list[bytes], *, reverse: bool) -> bytes:
     except StreamError as exc:
         raise _fail(exc) from None
     stream = _lookup(c, parsed.key)
-    if stream is None or parsed.start is None or parsed.end is None or parsed.count == 0:
+    if stream is None:
+        return EMPTY_ARRAY
+    if parsed.count == 0:
+        return null_array(c.proto)  # Redis answers COUNT 0 with a nil, not an empty array
+    if parsed.start is None or parsed.end is None:
         return EMPTY_ARRAY
     entries = stream.range(parsed.start, parsed.end, max(parsed.count, 0), reverse=reverse)
     return _entries(entries, c.proto)
@@ -314,9 +318,8 @@ def xreadgroup(c: Any, argv: list[bytes]) -> bytes | Block:
     results: list[tuple[bytes, bytes]] = []
     propagate: list[list[bytes]] = []
     for key, _stream, group, raw in targets:
-        created = consumer not in group.consumers
-        if created:
-            propagate.append([b"XGROUP", b"CREATECONSUMER", key, group_name, consumer])
+        known = consumer in group.consumers
+        mark = len(propagate)
         if raw == b">":
             entries = group.read_new(consumer, parsed.count, noack=parsed.noack,
                                      now_ms=now_ms)
@@ -332,7 +335,10 @@ def xreadgroup(c: Any, argv: list[bytes]) -> bytes | Block:
             results.append((key, _entries(history, c.proto)))
             propagate.extend(_claim_argv(key, group, consumer, i, group.pel.get(i))
                              for i, fields in history if fields is not None)
-        if created or propagate:
+        created = not known and consumer in group.consumers
+        if created:
+            propagate.insert(mark, [b"XGROUP", b"CREATECONSUMER", key, group_name, consumer])
+        if created or len(propagate) > mark:
             c.db.grew(key, 0)
     if propagate:
         c.propagate = propagate
@@ -620,7 +626,7 @@ def xinfo(c: Any, argv: list[bytes]) -> bytes:
         ], proto)
     if sub == b"groups":
         parts = [array_header(len(stream.groups))]
-        for group in stream.groups.values():
+        for _, group in sorted(stream.groups.items()):  # by name, as Redis's radix tree
             lag = group.lag()
             parts.append(_pairs([
                 (b"name", bulk(group.name)),
