@@ -3,6 +3,7 @@ catch-up after a primary restart, and promotion."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import redis
 
 from tests.store.store_process import StoreProcess
+from tests.store.test_streams import _random_stream_command
 
 pytestmark = pytest.mark.blackbox
 
@@ -27,6 +29,42 @@ def eventually(check: Callable[[], Any], timeout_s: float = CATCH_UP_TIMEOUT_S) 
         value = check()
     assert value, f"condition still false after {timeout_s}s: {value!r}"
     return value
+
+
+def stream_state(client: redis.Redis, key: str) -> Any:
+    """Everything observable about a stream except times: entries, metadata, groups, PELs."""
+    try:
+        info = client.xinfo_stream(key)
+    except redis.ResponseError as exc:
+        return str(exc)
+    groups = []
+    for group in client.xinfo_groups(key):
+        pending = [(x["message_id"], x["consumer"], x["times_delivered"])
+                   for x in client.xpending_range(key, group["name"], "-", "+", 1000)]
+        consumers = sorted((x["name"], x["pending"])
+                           for x in client.xinfo_consumers(key, group["name"]))
+        groups.append((group, pending, consumers))
+    return (info["length"], info["last-generated-id"], info["entries-added"],
+            info["max-deleted-entry-id"], client.xrange(key), groups)
+
+
+def random_stream_sessions(client: redis.Redis, seeds: range) -> list[str]:
+    """Run seeded random stream sessions (as in test_streams); returns their keys."""
+    keys = []
+    for seed in seeds:
+        rng = random.Random(seed)
+        key = f"rep:{seed}"
+        keys.append(key)
+        ids: list[str] = []
+        for _step in range(100):
+            argv = _random_stream_command(rng, key, ids)
+            try:
+                reply = client.execute_command(*argv)
+            except redis.ResponseError:
+                continue
+            if argv[0] == "XADD" and isinstance(reply, bytes):
+                ids.append(reply.decode())
+    return keys
 
 
 def test_replicas_follow_writes_refuse_writes_and_acknowledge_for_wait(tmp_path: Path) -> None:
@@ -88,10 +126,16 @@ def test_a_replica_catches_up_after_a_primary_restart_and_is_promoted(tmp_path: 
     try:
         primary.start()
         replica.start()
-        with primary.client() as p:
-            p.set("a", "1")
+        p = primary.client(socket_timeout=10)
+        p.set("a", "1")
+        keys = random_stream_sessions(p, range(6))
+        saved = {key: stream_state(p, key) for key in keys}
         r = replica.client(socket_timeout=10)
         eventually(lambda: r.get("a") == b"1")
+        assert p.wait(1, 5000) == 1
+        # Group reads and claims were propagated in their deterministic form.
+        assert {key: stream_state(r, key) for key in keys} == saved
+        p.close()
 
         primary.kill9()
         eventually(lambda: r.info("replication")["master_link_status"] == "down")
@@ -100,6 +144,8 @@ def test_a_replica_catches_up_after_a_primary_restart_and_is_promoted(tmp_path: 
         with primary.client() as p:
             p.set("b", "2")
             assert p.get("a") == b"1"  # from the primary's AOF
+            # Replaying the AOF rebuilt every stream exactly, consumer groups included.
+            assert {key: stream_state(p, key) for key in keys} == saved
         eventually(lambda: r.mget("a", "b") == [b"1", b"2"])
         assert r.info("replication")["master_link_status"] == "up"
 
