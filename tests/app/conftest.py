@@ -126,27 +126,35 @@ class Chirp:
 
     def up(self, workers: int, *app_extra: str) -> tuple[httpx.Client, list[Proc]]:
         """An app server and ``workers`` workers, started together (starts are slow here)."""
+        app, client = self.launch_app(*app_extra)
+        started = [self._launch_worker(i) for i in range(1, workers + 1)]
+        self.wait_app(app, client)
+        for proc in started:
+            self._wait_worker(proc)
+        return client, started
+
+    def launch_app(self, *extra: str) -> tuple[Proc, httpx.Client]:
         port = free_port()
         app = Proc(["app", "--port", str(port), "--name", f"app-{port}", *self._common(),
-                    *app_extra], self.dir / f"app-{port}.log")
+                    *extra], self.dir / f"app-{port}.log")
         self.procs.append(app)
         self.app_proc = app
-        started = [self._launch_worker(i) for i in range(1, workers + 1)]
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0)
         self.clients.append(client)
+        return app, client
+
+    @staticmethod
+    def wait_app(app: Proc, client: httpx.Client) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if app.proc.poll() is not None:
                 raise RuntimeError(f"app exited: {app.log_path.read_text()[-2000:]}")
             with contextlib.suppress(httpx.TransportError):
                 if client.get("/healthz").status_code == 200:
-                    break
+                    return
             if time.monotonic() > deadline:
                 raise TimeoutError("app did not become healthy")
             time.sleep(0.1)
-        for proc in started:
-            self._wait_worker(proc)
-        return client, started
 
     def _launch_worker(self, index: int, *extra: str) -> Proc:
         proc = Proc(["worker", "--index", str(index), "--metrics-port", "0", *self._common(),
@@ -168,8 +176,7 @@ class Chirp:
         self.cache.close()
 
 
-@pytest.fixture(scope="module")
-def hld_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def _store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     server = StoreProcess(tmp_path_factory.mktemp("hld-store"))
     try:
         server.start()
@@ -178,7 +185,19 @@ def hld_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def hld_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """An hld-store that each ``chirp`` system flushes before use."""
+    yield from _store(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The ``shared`` system's own hld-store (never flushed while it runs)."""
+    yield from _store(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def redis_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     binary = require("redis-server")
     port = free_port()
@@ -194,15 +213,15 @@ def redis_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         proc.wait(timeout=STOP_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
-def shared(hld_store: int, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="session")
+def shared(shared_store: int, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[Chirp, httpx.Client]]:
-    """One app and one worker on default settings, shared by a module's tests.
+    """One app and one worker on the test settings, shared by tests that need no others.
 
     Starting processes costs seconds on this machine, so tests that need no special
     configuration share them and keep apart by using their own usernames.
     """
-    system = Chirp(tmp_path_factory.mktemp("chirp"), hld_store, hld_store)
+    system = Chirp(tmp_path_factory.mktemp("chirp"), shared_store, shared_store)
     try:
         client, _ = system.up(1)
         yield system, client
@@ -226,8 +245,11 @@ def chirp(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
         system.stop()
 
 
-def signup(client: httpx.Client, username: str, password: str = "password1") -> dict[str, Any]:
-    reply = client.post("/api/signup", json={"username": username, "password": password})
+PASSWORD = "password1"  # noqa: S105 (a test user's)
+
+
+def signup(client: httpx.Client, username: str) -> dict[str, Any]:
+    reply = client.post("/api/signup", json={"username": username, "password": PASSWORD})
     assert reply.status_code == 201, reply.text
     body: dict[str, Any] = reply.json()
     return body
