@@ -186,6 +186,13 @@ class LoadResult:
     late_arrivals: int          # sent LATE_ARRIVAL_S or more after their schedule
     ok_p99_ms_in_burst: float   # admitted-request latency while a burst ran ...
     ok_p99_ms_outside_burst: float  # ... and while none did
+    cpu_s: float                # this process's CPU time during the load phase
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """The generator's own cost: its ceiling is about 1e6 / this per free core."""
+        sent = self.overall.offered - self.overall.dropped_by_cap
+        return self.cpu_s / sent * 1e6 if sent else math.nan
 
     @property
     def achieved_rps(self) -> float:
@@ -730,7 +737,7 @@ class _Run:
             snap, last = self.progress(started, last)
             on_progress(snap)
 
-    def result(self, setup: SetupStats, elapsed_s: float) -> LoadResult:
+    def result(self, setup: SetupStats, elapsed_s: float, cpu_s: float) -> LoadResult:
         ops = tuple(c.snapshot(op, elapsed_s) for op, c in self.counters.items()
                     if c.offered)
         total = _OpCounters()
@@ -744,7 +751,8 @@ class _Run:
             overall=total.snapshot("all", elapsed_s), in_flight_max=self.in_flight_max,
             late_arrivals=self.late,
             ok_p99_ms_in_burst=self.ok_in_burst.quantile(0.99) * 1000.0,
-            ok_p99_ms_outside_burst=self.ok_outside_burst.quantile(0.99) * 1000.0)
+            ok_p99_ms_outside_burst=self.ok_outside_burst.quantile(0.99) * 1000.0,
+            cpu_s=cpu_s)
 
 
 # ---- entry points ---------------------------------------------------------------------------
@@ -796,8 +804,9 @@ async def run_load_async(config: LoadConfig,
         if on_setup is not None:
             on_setup(setup)
         run = _Run(pool, config, workload, tokens)
+        cpu_started = time.process_time()
         started, ended = await run.run(rng_arrivals, rng_ops, on_progress)
-        return run.result(setup, ended - started)
+        return run.result(setup, ended - started, time.process_time() - cpu_started)
     finally:
         pool.close()
         await asyncio.sleep(0)  # lets the loop finish closing the sockets before it ends
@@ -914,7 +923,8 @@ def _summary(result: LoadResult) -> str:
     return (f"load: {result.overall.offered:,} arrivals at {result.planned_rps:,.0f} rps "
             f"planned over {result.duration_s:g} s; achieved {result.achieved_rps:,.1f} rps; "
             f"{result.overall.dropped_by_cap} dropped by the in-flight cap, "
-            f"{result.late_arrivals} sent late{bursts}")
+            f"{result.late_arrivals} sent late; generator CPU "
+            f"{result.cpu_us_per_request:.0f} us/request{bursts}")
 
 
 def run(args: argparse.Namespace) -> int:
