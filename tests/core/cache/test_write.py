@@ -244,17 +244,19 @@ WRITE_OPS = st.lists(
     max_size=60)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, derandomize=True)
 @given(operations=WRITE_OPS, policy_name=st.sampled_from(["lru", "fifo", "sieve", "s3fifo"]))
 def test_write_back_holds_every_write_until_a_crash_and_counts_what_it_loses(
         operations: list[tuple[str, int, int]], policy_name: str) -> None:
     store = MemoryStore()
     policy = WriteBack(build(policy_name, 3), store)
     latest: dict[str, int] = {}  # what the application last wrote (or read back)
+    written_at: dict[str, int] = {}  # key -> length of the store's call log at its last put
     lost_total = 0
     for op, n, value in operations:
         key = f"k{n}"
         if op == "put":
+            written_at[key] = len(store.calls)
             policy.put(key, value)
             latest[key] = value
         elif op == "get":
@@ -262,15 +264,18 @@ def test_write_back_holds_every_write_until_a_crash_and_counts_what_it_loses(
         elif op == "delete":
             policy.delete(key)
             latest.pop(key, None)
+            written_at.pop(key, None)
         elif op == "flush":
             policy.flush()
             assert store.data == latest
         else:
-            unflushed = {k for k, v in latest.items() if store.data.get(k) != v}
+            # Lost: the writes no store() call has carried since they were made.
+            unflushed = {k for k, at in written_at.items() if ("store", k) not in store.calls[at:]}
             lost = policy.crash()
             assert lost == len(unflushed)
             lost_total += lost
             latest = dict(store.data)  # what survives is what the store has
+            written_at.clear()
         # Every write is in the store, or dirty in the cache; clean copies match the store.
         for k, v in latest.items():
             assert store.data.get(k) == v or (k in policy.dirty and policy.cache.peek(k) == v)
@@ -280,7 +285,7 @@ def test_write_back_holds_every_write_until_a_crash_and_counts_what_it_loses(
     assert policy.statistics().lost_writes == lost_total
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(operations=WRITE_OPS)
 def test_write_through_and_write_around_keep_the_store_current_and_the_cache_coherent(
         operations: list[tuple[str, int, int]]) -> None:
