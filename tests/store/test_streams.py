@@ -1,8 +1,9 @@
 """Streams over the real protocol with redis-py: one suite, two servers.
 
-Every test runs against hld-store and against a real redis-server (the ``redis_server``
-fixture); where hld-store claims compatibility the replies must be the same. Keys are
-named after the test so the two session-wide servers can be shared.
+Every test runs against hld-store and against a real redis-server (the shared ``target``
+and ``r`` fixtures of ``tests/store/conftest.py``); where hld-store claims compatibility
+the replies must be the same. Keys are named after the test so the two session-wide
+servers can be shared.
 """
 
 from __future__ import annotations
@@ -10,42 +11,20 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from tests.store.store_process import StoreProcess
+from tests.store.conftest import Target
 
 pytestmark = pytest.mark.blackbox
 
 
-@pytest.fixture(scope="module")
-def hld_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    server = StoreProcess(Path(tmp_path_factory.mktemp("hld-streams")))
-    try:
-        server.start()
-        yield server.port
-    finally:
-        server.stop()
-
-
-@pytest.fixture(params=["hld", "redis"])
-def port(request: pytest.FixtureRequest) -> int:
-    if request.param == "redis":
-        return int(request.getfixturevalue("redis_server"))
-    return int(request.getfixturevalue("hld_store"))
-
-
 @pytest.fixture
-def r(port: int) -> Iterator[redis.Redis]:
-    client = redis.Redis(port=port, socket_timeout=10)
-    try:
-        yield client
-    finally:
-        client.close()
+def port(target: Target) -> int:
+    """The port of the server under test (the shared ``target`` fixture: hld or redis)."""
+    return target.port
 
 
 @pytest.fixture
@@ -345,12 +324,12 @@ def _random_stream_command(rng: random.Random, key: str, ids: list[str]) -> list
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_random_stream_sessions_answer_like_redis(seed: int, hld_store: int,
+def test_random_stream_sessions_answer_like_redis(seed: int, hld_store_port: int,
                                                   redis_server: int) -> None:
     """Seeded random sequences of clock-free stream commands: same replies, same state."""
     rng = random.Random(seed)
     key = f"s:random:{seed}"
-    clients = [redis.Redis(port=hld_store), redis.Redis(port=redis_server)]
+    clients = [redis.Redis(port=hld_store_port), redis.Redis(port=redis_server)]
     try:
         for client in clients:
             client.delete(key)
