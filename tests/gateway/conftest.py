@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +29,15 @@ from tests.support import free_port, wait_for_port
 APP = Path(__file__).with_name("upstream_app.py")
 ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT_S = 5.0
+START_TIMEOUT_S = 20.0
+
+
+def listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -111,12 +121,12 @@ class GatewayProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hld.cli", "gateway", "--config", str(self.config_path)],
                 stdout=out, stderr=err, env=env, cwd=self.directory)
-        try:
-            wait_for_port(self.port, timeout_s=15.0)
-            wait_for_port(self.admin_port, timeout_s=5.0)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"gateway did not start: {self.err_path.read_text()}") from None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (listening(self.port) and listening(self.admin_port)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gateway did not start: {self.err_path.read_text()}")
+            time.sleep(0.05)
         return self
 
     def stop(self) -> None:

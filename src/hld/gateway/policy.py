@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,13 +73,32 @@ def _fetch(url: str) -> str:
     return data.decode()
 
 
-class Identity:
-    __slots__ = ("method", "roles", "subject")
+# Claims that describe the token rather than its holder: not subject attributes.
+_REGISTERED_CLAIMS = frozenset({"sub", "roles", "iss", "aud", "exp", "nbf", "iat", "jti"})
+ATTRIBUTES_MAX = 32  # scalar claims kept as subject attributes for ABAC conditions
 
-    def __init__(self, subject: str, roles: frozenset[str], method: str) -> None:
+
+class Identity:
+    """A verified caller: subject, roles, and scalar claims for ABAC conditions."""
+
+    __slots__ = ("attributes", "method", "roles", "subject")
+
+    def __init__(self, subject: str, roles: frozenset[str], method: str,
+                 attributes: dict[str, Any] | None = None) -> None:
         self.subject = subject
         self.roles = roles
         self.method = method
+        self.attributes = attributes or {}
+
+
+def _attributes(claims: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in claims.items():
+        if name not in _REGISTERED_CLAIMS and isinstance(value, str | int | float | bool):
+            out[name] = value
+            if len(out) >= ATTRIBUTES_MAX:
+                break
+    return out
 
 
 class OpaqueTokens:
@@ -118,7 +137,8 @@ class OpaqueTokens:
                 data = text
             if isinstance(data, dict) and isinstance(data.get("sub"), str):
                 roles = data.get("roles") or []
-                identity = Identity(data["sub"], frozenset(str(r) for r in roles), "opaque")
+                identity = Identity(data["sub"], frozenset(str(r) for r in roles), "opaque",
+                                    _attributes(data))
             elif isinstance(data, str) and data:
                 identity = Identity(data, frozenset(), "opaque")
         if self.cache_s > 0:
@@ -213,7 +233,8 @@ class RoutePolicy:
                     return _unauthorized(f"invalid token: {exc}")
                 roles = claims.payload.get("roles") or []
                 identity = Identity(claims.subject or "", frozenset(
-                    str(r) for r in roles) if isinstance(roles, list) else frozenset(), "jwt")
+                    str(r) for r in roles) if isinstance(roles, list) else frozenset(), "jwt",
+                    _attributes(claims.payload))
             else:
                 assert self.opaque is not None
                 hit, identity = self.opaque.cached(token, now)
@@ -282,12 +303,15 @@ class RoutePolicy:
 
     def _authorize(self, exchange: Exchange, identity: Identity | None) -> Refusal | None:
         assert self.rules is not None
-        subject = Subject(identity.subject if identity else "anonymous",
-                          identity.roles if identity else frozenset())
+        subject = (Subject(identity.subject, identity.roles, identity.attributes)
+                   if identity is not None else Subject("anonymous"))
+        head = exchange.head
         decision = self.rules.decide(AccessRequest(
             subject, exchange.method.decode(), exchange.path.decode("utf-8", "replace"),
-            {}, {"client": exchange.gateway.client_address(exchange),
-                 "hour": time.gmtime(self.wall()).tm_hour}))
+            {"route": self.route.name, "host": head.host.decode("latin-1"),
+             "query": head.query.decode("latin-1")},
+            {"client": exchange.gateway.client_address(exchange),
+             "hour": time.gmtime(self.wall()).tm_hour}))
         if decision.allowed:
             return None
         exchange.gateway.metrics.rejected(self.route.name, "forbidden")
