@@ -97,8 +97,9 @@ def _bursts(requests: int, rng: random.Random) -> list[int]:
     return trace
 
 
-def test_the_window_grows_when_recency_pays() -> None:
-    cache: WTinyLFUCache[int, int] = WTinyLFUCache(200)
+@pytest.mark.parametrize("adapt_by", ["ghosts", "climbing"])
+def test_the_window_grows_when_recency_pays(adapt_by: str) -> None:
+    cache: WTinyLFUCache[int, int] = WTinyLFUCache(200, adapt_by=adapt_by)
     start = cache.window_capacity
     replay(cache, _bursts(40_000, random.Random(4)))
     assert cache.window_capacity > start
@@ -125,6 +126,14 @@ def test_capacity_one_works() -> None:
     assert len(cache) == 1
 
 
-def test_window_share_is_checked() -> None:
+def test_the_window_stays_small_when_frequency_pays() -> None:
+    cache: WTinyLFUCache[int, int] = WTinyLFUCache(200)
+    replay(cache, zipf(40_000, 5_000, random.Random(6)))
+    assert cache.window_capacity <= 20
+
+
+def test_options_are_checked() -> None:
     with pytest.raises(ValueError, match="window_share"):
         WTinyLFUCache(10, window_share=1.5)
+    with pytest.raises(ValueError, match="adapt_by"):
+        WTinyLFUCache(10, adapt_by="guessing")
