@@ -370,3 +370,26 @@ def test_refused_sign_ups_fail_the_set_up_with_the_reason(
     assert "set-up could not sign up or log in 2 of 2 users" in err
     assert "500 the database is on fire" in err
     assert err.count("\n") == 1
+
+
+# ---- the real app ---------------------------------------------------------------------------
+@pytest.mark.blackbox
+def test_load_against_the_real_chirp_app(chirp: Any) -> None:
+    """Set-up and every operation against a real app process (no gateway: the app checks
+    the Bearer tokens itself); nothing fails on the server's side."""
+    client, _ = chirp.up(1)
+    config = LoadConfig(url=str(client.base_url).rstrip("/"), rps=25.0, duration_s=2.0,
+                        users=6, follows_per_user=3, seed=1, timeout_s=10.0,
+                        mix=parse_mix("read=60,post=15,like=15,follow=10"))
+    result = run_load(config)
+    assert result.setup.users_created == 6
+    assert result.setup.posts == 6
+    overall = result.overall
+    assert overall.offered == overall.completed
+    assert overall.status_5xx == overall.timeouts == overall.conn_errors == 0
+    for stats in result.ops:
+        if stats.op != "unfollow":  # the model may unfollow an edge the server lacks: 404
+            assert stats.status_2xx == stats.completed, (stats.op, stats.status)
+    profile = client.get(f"/api/users/{username(0)}").json()
+    assert profile["followers"] >= 1
+    assert profile["posts"] >= 1
