@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -32,8 +33,25 @@ def add_plot_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def check_plot_path(path: str | None) -> None:
-    if path is not None and not path.lower().endswith(".png"):
+    """Refuse a --plot path before the run, not after minutes of work (one-line errors)."""
+    if path is None:
+        return
+    if not path.lower().endswith(".png"):
         raise CLIError(f"--plot {path!r}: the plot is written as PNG; name a file ending in .png")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"--plot {path!r}: the folder {folder!r} does not exist; create it first")
+    if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        raise CLIError(f"--plot {path!r}: cannot write there; choose a writable file path")
+
+
+def save_plot(figure: Any, path: str) -> None:
+    """``figure.savefig(path)``; a write that fails anyway is a one-line CLIError."""
+    try:
+        figure.savefig(path, dpi=110)
+    except OSError as exc:
+        raise CLIError(f"--plot {path!r}: cannot write it ({exc.strerror or exc}); "
+                       "choose a writable file path") from None
 
 
 def _cell(value: Any) -> str:
