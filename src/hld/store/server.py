@@ -1,13 +1,16 @@
 """The hld-store shell: asyncio (uvloop) protocol objects around ``hld.core.kv.Engine``.
 
 Hot path, per read from a socket: feed hiredis' C reader, pull every complete request,
-execute each through ``Engine.execute`` and write the joined replies once. Requests that
-hiredis cannot read are handled beside it: inline commands (a line not starting with
-``*`` at a request boundary) go through ``hld.core.resp.split_inline``; the headers of a
+execute each through ``Engine.execute`` and write the joined replies once. hiredis cannot
+read inline commands, and its API does not say whether it stopped at a request boundary,
+so the first byte of a connection decides: ``*`` selects hiredis, anything else (a
+telnet user typing ``PING``) the pure-Python ``RespParser``, which accepts inline and
+multibulk requests mixed. (A hiredis connection that later sends an inline command gets
+a protocol error; Redis would accept it. Real clients never do this.) The headers of a
 request left incomplete are checked by ``check_request_headers`` so a 2 GB bulk length or
-a billion-element multibulk is refused at once rather than buffered; and a read whose
-bytes could hold a non-bulk element (an integer or nested array where Redis only accepts
-bulk strings) has its requests validated one by one. A protocol error replies
+a huge multibulk count is refused at once rather than buffered; and a read whose bytes
+could hold a non-bulk element (an integer or nested array where Redis only accepts bulk
+strings) has its requests validated one by one. A protocol error replies
 ``-ERR Protocol error: ...`` and closes that connection only.
 
 Blocking: a handler returning ``Block`` parks the connection (see ``hld.core.kv.client``);
@@ -37,7 +40,7 @@ import hiredis
 
 from hld.core.kv.client import Block, Client
 from hld.core.kv.engine import Engine
-from hld.core.resp.parser import ProtocolError, check_request_headers, split_inline
+from hld.core.resp.parser import NEED_DATA, ProtocolError, RespParser, check_request_headers
 from hld.core.resp.serializer import NULL3, NULL_ARRAY, error
 from hld.store import commands, limits
 from hld.store.config import StoreConfig, on_change
@@ -213,7 +216,8 @@ class Connection(asyncio.Protocol):
         self.reader = hiredis.Reader()
         self.client: Client
         self.partial_bytes = 0
-        self.inline_buf = b""
+        self.slow: RespParser | None = None
+        self.started = False  # the first byte decides: '*' -> hiredis, else inline parser
         self.suspect = False
         self.backlog: list[bytes] = []
         self.backlog_bytes = 0
@@ -276,11 +280,11 @@ class Connection(asyncio.Protocol):
     # -- requests ----------------------------------------------------------------
 
     def process(self, data: bytes) -> None:
+        if self.slow is not None or (not self.started and data and data[0] != 42):
+            self._process_slow(data)
+            return
+        self.started = True
         reader = self.reader
-        if self.inline_buf or (data and data[0] != 42 and not reader.has_data()):
-            data = self._inline(data)
-            if not data or self.closed or self.block is not None:
-                return
         reader.feed(data)
         requests: list[Any] = []
         try:
@@ -290,31 +294,58 @@ class Connection(asyncio.Protocol):
                     break
                 requests.append(argv)
         except hiredis.ProtocolError as exc:
+            self.run(requests)
             self.protocol_error(_hiredis_message(str(exc)))
             return
-        if reader.has_data():
-            self.partial_bytes = self.partial_bytes + len(data) if requests == [] else len(data)
+        if requests:
+            self.partial_bytes = 0
+        else:
+            self.partial_bytes += len(data)
             if self.partial_bytes > limits.QUERY_BUFFER_BYTES_MAX:
                 self.protocol_error("too big query buffer")
                 return
-            pending = reader.len()
-            if pending <= len(data):
-                problem = check_request_headers(data[len(data) - pending:], limits.ARGS_MAX,
-                                                limits.BULK_BYTES_MAX)
+            if self.partial_bytes == len(data):  # a request starts this chunk
+                problem = check_request_headers(data, limits.ARGS_MAX, limits.BULK_BYTES_MAX)
                 if problem is not None:
                     self.protocol_error(problem)
                     return
-        else:
-            self.partial_bytes = 0
         if (self.suspect or _SUSPECT.search(data) is not None
                 or data.count(b"*") > len(requests) + 1):
-            self.suspect = reader.has_data()
-            for argv in requests:
+            self.suspect = not requests or self.suspect
+            for i, argv in enumerate(requests):
                 problem = _check_argv(argv)
                 if problem is not None:
-                    self.run(requests[: requests.index(argv)])
+                    self.run(requests[:i])
                     self.protocol_error(problem)
                     return
+            if requests:
+                self.suspect = False
+        if requests:
+            self.run(requests)
+
+    def _process_slow(self, data: bytes) -> None:
+        """Connections that started inline (telnet style) use the pure-Python parser."""
+        parser = self.slow
+        if parser is None:
+            parser = self.slow = RespParser(
+                requests=True, bulk_bytes_max=limits.BULK_BYTES_MAX,
+                multibulk_len_max=limits.ARGS_MAX, inline_bytes_max=limits.INLINE_BYTES_MAX)
+        self.started = True
+        parser.feed(data)
+        requests: list[Any] = []
+        try:
+            while True:
+                argv = parser.next_event()
+                if argv is NEED_DATA:
+                    break
+                requests.append(argv)
+        except ProtocolError as exc:
+            self.run(requests)
+            self.protocol_error(str(exc))
+            return
+        if parser.buffered_bytes > limits.QUERY_BUFFER_BYTES_MAX:
+            self.protocol_error("too big query buffer")
+            return
         if requests:
             self.run(requests)
 
@@ -353,33 +384,6 @@ class Connection(asyncio.Protocol):
             for argv in requests)
         self.backlog.insert(0, encoded)
         self.backlog_bytes += len(encoded)
-
-    def _inline(self, data: bytes) -> bytes:
-        """Serve inline lines at the front of ``data``; return what follows them."""
-        data = self.inline_buf + data
-        self.inline_buf = b""
-        while data and data[0] != 42:
-            end = data.find(b"\n")
-            if end < 0:
-                if len(data) > limits.INLINE_BYTES_MAX:
-                    self.protocol_error("too big inline request")
-                    return b""
-                self.inline_buf = data
-                return b""
-            line, data = data[:end].rstrip(b"\r"), data[end + 1:]
-            try:
-                argv = split_inline(line)
-            except ProtocolError as exc:
-                self.protocol_error(str(exc))
-                return b""
-            if argv:
-                self.run([argv])
-                if self.closed or self.block is not None:
-                    if data:
-                        self.backlog.insert(0, data)
-                        self.backlog_bytes += len(data)
-                    return b""
-        return data
 
     # -- blocking ----------------------------------------------------------------
 
@@ -501,10 +505,15 @@ def _type_char(value: Any) -> str:
 
 
 def _hiredis_message(text: str) -> str:
-    # hiredis: 'Protocol error, got "x" as reply type byte'; Redis: "expected '$', got 'x'".
+    """hiredis' wording -> Redis' wording, which clients and tests match on."""
     match = re.search(r'got "(.)"', text)
     if match:
         return f"expected '$', got '{match.group(1)}'"
+    low = text.lower()
+    if "bulk string length" in low:
+        return "invalid bulk length"
+    if "multi-bulk length" in low or "multibulk" in low:
+        return "invalid multibulk length"
     return text.lower()
 
 

@@ -195,11 +195,13 @@ class RespParser:
 
 
 def check_request_headers(data: bytes, multibulk_len_max: int, bulk_bytes_max: int) -> str | None:
-    """Validate the headers of a request that starts ``data`` before buffering the rest.
+    """Refuse out-of-range counts or lengths in the headers at the start of ``data``.
 
     The fast C reader would wait for a 2 GB bulk string to arrive; this looks at the
-    headers present in ``data`` and returns Redis' protocol error message if a count or a
-    length is out of range, or None if nothing wrong is visible yet.
+    headers present in ``data`` (which should start at a request) and returns Redis'
+    protocol error message when a count or length is a valid integer out of range. It
+    says nothing about malformed headers (the caller's parser reports those), so that a
+    chunk that only looks like a request start is never refused wrongly.
     """
     end = data.find(b"\r\n")
     if not data.startswith(b"*") or end < 0:
@@ -207,21 +209,19 @@ def check_request_headers(data: bytes, multibulk_len_max: int, bulk_bytes_max: i
     try:
         count = int(data[1:end])
     except ValueError:
-        return "invalid multibulk length"
+        return None
     if count > multibulk_len_max:
         return "invalid multibulk length"
     pos = end + 2
     for _ in range(max(count, 0)):
         end = data.find(b"\r\n", pos)
-        if end < 0:
+        if end < 0 or data[pos:pos + 1] != b"$":
             return None
-        if data[pos:pos + 1] != b"$":
-            return f"expected '$', got '{data[pos:pos + 1].decode(errors='replace')}'"
         try:
             length = int(data[pos + 1:end])
         except ValueError:
-            return "invalid bulk length"
-        if length < 0 or length > bulk_bytes_max:
+            return None
+        if length > bulk_bytes_max:
             return "invalid bulk length"
         pos = end + 2 + length + 2
         if pos > len(data):

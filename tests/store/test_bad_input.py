@@ -1,0 +1,133 @@
+"""Bad input over real sockets: Redis-style errors, the connection at fault is closed,
+every other client keeps being served, and memory stays bounded.
+
+Protocol-level replies are compared with a real redis-server where the wording matches.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+
+import pytest
+import redis
+
+from tests.store.conftest import Target
+
+pytestmark = pytest.mark.blackbox
+
+
+def _exchange(port: int, payload: bytes, wait_s: float = 0.3) -> bytes:
+    """Send ``payload`` and read until the server closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        sock.settimeout(wait_s)
+        chunks = []
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        except TimeoutError:
+            pass
+        return b"".join(chunks)
+
+
+def _closed_after(port: int, payload: bytes) -> tuple[bytes, bool]:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(payload)
+        data = b""
+        closed = False
+        sock.settimeout(2)
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    closed = True
+                    break
+                data += chunk
+        except TimeoutError:
+            pass
+        return data, closed
+
+
+@pytest.mark.parametrize(("payload", "reply"), [
+    (b"*4294967296\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+    (b"*1\r\n$2000000000\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b"*1\r\n$-5\r\nab", b"-ERR Protocol error: invalid bulk length\r\n"),
+    (b"*1\r\n:12\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
+    (b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+])
+def test_protocol_errors_reply_and_close_only_that_connection(
+        target: Target, payload: bytes, reply: bytes) -> None:
+    data, closed = _closed_after(target.port, payload)
+    assert (data, closed) == (reply, True)
+    assert redis.Redis(port=target.port).ping() is True
+
+
+def test_huge_multibulk_count_is_refused_before_buffering(hld_store_port: int) -> None:
+    """hld-store caps arguments at limits.ARGS_MAX (Redis only at INT_MAX)."""
+    data, closed = _closed_after(hld_store_port, b"*2000000000\r\n")
+    assert (data, closed) == (b"-ERR Protocol error: invalid multibulk length\r\n", True)
+
+
+def test_inline_commands_work_as_in_redis(target: Target) -> None:
+    reply = _exchange(target.port, b"PING\r\nECHO \"a b\\x41\"\r\n\r\nEXISTS 'x y'\r\n")
+    assert reply == b"+PONG\r\n$4\r\na bA\r\n:0\r\n"
+
+
+def test_inline_with_unbalanced_quotes_is_a_protocol_error(target: Target) -> None:
+    data, closed = _closed_after(target.port, b'ECHO "abc\r\n')
+    assert (data, closed) == (b"-ERR Protocol error: unbalanced quotes in request\r\n", True)
+
+
+def test_mixed_inline_and_multibulk_in_one_write(target: Target) -> None:
+    reply = _exchange(target.port, b"PING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n")
+    assert reply == b"+PONG\r\n$2\r\nhi\r\n+PONG\r\n"
+
+
+def test_request_split_byte_by_byte(target: Target) -> None:
+    payload = (b"*3\r\n$3\r\nSET\r\n$10\r\nt:bytewise\r\n$3\r\nv\x00v\r\n"
+               b"*2\r\n$3\r\nDEL\r\n$10\r\nt:bytewise\r\n")
+    with socket.create_connection(("127.0.0.1", target.port), timeout=5) as sock:
+        for i in range(len(payload)):
+            sock.sendall(payload[i:i + 1])
+        time.sleep(0.2)
+        assert sock.recv(100) == b"+OK\r\n:1\r\n"
+
+
+def test_random_bytes_never_crash_the_server(target: Target) -> None:
+    """120 connections of seeded garbage; the server still answers afterwards."""
+    rng = random.Random(20261127)
+    healthy = redis.Redis(port=target.port, socket_timeout=5)
+    alphabet = b"*$:+-\r\n0123456789abcPING "
+    for _ in range(120):
+        size = rng.randrange(1, 200)
+        if rng.random() < 0.5:
+            garbage = bytes(rng.randrange(256) for _ in range(size))
+        else:
+            garbage = bytes(rng.choice(alphabet) for _ in range(size))
+        try:
+            with socket.create_connection(("127.0.0.1", target.port), timeout=2) as sock:
+                sock.sendall(garbage)
+                sock.settimeout(0.02)
+                try:
+                    sock.recv(65536)
+                except (TimeoutError, ConnectionResetError):
+                    pass
+        except OSError:
+            pass
+    assert healthy.ping() is True
+    assert healthy.set("t:after-garbage", "ok") is True
+    assert healthy.delete("t:after-garbage") == 1
+
+
+def test_a_bad_client_does_not_disturb_a_pipelining_client(target: Target) -> None:
+    good = redis.Redis(port=target.port, socket_timeout=5)
+    pipe = good.pipeline(transaction=False)
+    for i in range(100):
+        pipe.echo(str(i))
+    _closed_after(target.port, b"*1\r\n$2000000000\r\n")
+    assert pipe.execute() == [str(i).encode() for i in range(100)]
