@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hld.core.kv.hll import HyperLogLog
 from hld.core.stream.ids import make_id
@@ -78,10 +80,32 @@ def test_a_flipped_byte_is_reported_with_its_offset() -> None:
 
 def test_a_truncated_snapshot_and_a_wrong_magic_are_refused() -> None:
     data = snapshot.dumps([(b"k", b"", b"value", None)])
-    with pytest.raises(snapshot.CorruptSnapshot, match="unexpected end"):
+    with pytest.raises(snapshot.CorruptSnapshot, match="exceeds the data left"):
         snapshot.loads(data[:-6])
     with pytest.raises(snapshot.CorruptSnapshot, match="bad magic"):
         snapshot.loads(b"REDIS0011" + data)
+
+
+def _every_type_snapshot() -> bytes:
+    hll = HyperLogLog()
+    hll.add(b"x")
+    values: list[Any] = [b"s", {b"f": b"v"}, deque([b"a"]), {b"m"}, hll, sample_stream()]
+    return snapshot.dumps([(b"k%d" % i, b"", v, None) for i, v in enumerate(values)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_damaged_snapshots_always_fail_cleanly(data: st.DataObject) -> None:
+    """A cut or a flipped byte anywhere: CorruptSnapshot, never another exception."""
+    good = _every_type_snapshot()
+    cut = data.draw(st.integers(0, len(good) - 1))
+    with pytest.raises(snapshot.CorruptSnapshot):
+        snapshot.loads(good[:cut])
+    flip = data.draw(st.integers(0, len(good) - 1))
+    damaged = bytearray(good)
+    damaged[flip] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(snapshot.CorruptSnapshot):
+        snapshot.loads(bytes(damaged))
 
 
 def test_an_absurd_count_is_refused_without_allocating() -> None:

@@ -42,6 +42,8 @@ _I64 = struct.Struct("<q")
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 _ID_BYTES = 16  # a packed stream ID: ms and seq, two u64
+_RECORD_HEAD = struct.Struct("<BI")  # type, key length
+_STRING_TAIL = struct.Struct("<qI")  # expire_at_ms, value length
 
 # Write in chunks of about this many bytes, so a huge keyspace streams to the file
 # instead of being built in memory first.
@@ -138,12 +140,20 @@ def iter_chunks(items: Iterable[tuple[bytes, bytes, Any, int | None]],
         head.append(_b(name))
         head.append(_b(value))
     chunk = bytearray(b"".join(head))
+    record_head = _RECORD_HEAD.pack
     for key, _type_name, value, expire_at_ms in items:
-        kind, encoded = encode_value(value)
-        chunk += _U8.pack(kind)
-        chunk += _b(key)
-        chunk += _I64.pack(-1 if expire_at_ms is None else expire_at_ms)
-        chunk += encoded
+        expire = -1 if expire_at_ms is None else expire_at_ms
+        if type(value) is bytes:  # the common case, in one pack and three appends
+            chunk += record_head(T_STRING, len(key))
+            chunk += key
+            chunk += _STRING_TAIL.pack(expire, len(value))
+            chunk += value
+        else:
+            kind, encoded = encode_value(value)
+            chunk += record_head(kind, len(key))
+            chunk += key
+            chunk += _I64.pack(expire)
+            chunk += encoded
         if len(chunk) >= WRITE_CHUNK_BYTES:
             crc = zlib.crc32(chunk, crc)
             yield bytes(chunk)
@@ -298,14 +308,43 @@ def loads(data: bytes | memoryview, start: int = 0,
         name = reader.blob()
         aux[name] = reader.blob()
     records: list[Record] = []
+    append = records.append
+    buffer = reader.data
+    size = len(buffer)
+    head_from = _RECORD_HEAD.unpack_from
+    tail_from = _STRING_TAIL.unpack_from
+    pos = reader.pos
+    # Strings are read inline (most keys are strings); other types through the reader.
     while True:
-        at = reader.pos
-        kind = reader.u8()
+        at = pos
+        if pos + 5 > size:
+            if pos < size and buffer[pos] == END:
+                pos += 1
+                break
+            raise CorruptSnapshot(pos, "unexpected end of data (record header)")
+        kind, key_len = head_from(buffer, pos)
         if kind == END:
+            pos += 1
             break
-        key = reader.blob()
+        pos += 5
+        key_end = pos + key_len
+        if key_end + 12 > size:
+            raise CorruptSnapshot(at, f"key length {key_len} exceeds the data left")
+        key = bytes(buffer[pos:key_end])
+        if kind == T_STRING:
+            expire, value_len = tail_from(buffer, key_end)
+            pos = key_end + 12
+            if pos + value_len > size:
+                raise CorruptSnapshot(key_end + 8,
+                                      f"value length {value_len} exceeds the data left")
+            append((key, bytes(buffer[pos:pos + value_len]), None if expire < 0 else expire))
+            pos += value_len
+            continue
+        reader.pos = key_end
         expire = reader.i64()
-        records.append((key, _decode_value(reader, kind, at), None if expire < 0 else expire))
+        append((key, _decode_value(reader, kind, at), None if expire < 0 else expire))
+        pos = reader.pos
+    reader.pos = pos
     crc_at = reader.pos
     expected = reader.u32()
     actual = zlib.crc32(data[start:crc_at])
