@@ -353,25 +353,32 @@ class Connection(asyncio.Protocol):
         engine = self.engine
         execute = engine.execute
         c = self.client
-        engine.db.set_time(time.time())
-        out: list[bytes] = []
-        for i, argv in enumerate(requests):
-            reply = execute(c, argv)
+        engine.db.now_ms = int(time.time() * 1000)
+        if len(requests) == 1:  # the common unpipelined case, without list building
+            reply = execute(c, requests[0])
             if type(reply) is bytes:
-                out.append(reply)
-                if c.close_after_reply:
-                    break
+                if self.transport is not None and not self.closed:
+                    self.transport.write(reply)
             else:
-                assert isinstance(reply, Block)
+                self._park(reply, requests[0])
+        else:
+            out: list[bytes] = []
+            for i, argv in enumerate(requests):
+                reply = execute(c, argv)
+                if type(reply) is bytes:
+                    out.append(reply)
+                    if c.close_after_reply:
+                        break
+                else:
+                    self._write(out)
+                    out = []
+                    self._park(reply, argv)
+                    rest = requests[i + 1:]
+                    if rest:
+                        self._requeue(rest)
+                    break
+            if out:
                 self._write(out)
-                out = []
-                self._park(reply, argv)
-                rest = requests[i + 1:]
-                if rest:
-                    self._requeue(rest)
-                break
-        if out:
-            self._write(out)
         if c.close_after_reply:
             self.close_soon()
         if engine.db.ready:
