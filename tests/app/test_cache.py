@@ -4,11 +4,13 @@ and store addresses that change at run time (failover)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import redis
 
 from tests.app.conftest import Chirp, bearer, poll, signup
+from tests.store.store_process import running
 
 pytestmark = pytest.mark.blackbox
 
@@ -52,13 +54,36 @@ def test_write_policies_decide_what_the_cache_node_holds_after_a_write(chirp: Ch
 
 
 def test_the_cache_node_down_is_a_miss_not_an_error(chirp: Chirp) -> None:
-    client = chirp.app("--cache", "redis://127.0.0.1:1")
+    """... and a replica that is down sends trending reads back to the primary."""
+    client = chirp.app("--cache", "redis://127.0.0.1:1", "--replica", "redis://127.0.0.1:1")
     user = signup(client, "nocache")
     assert client.get("/api/users/nocache").json()["username"] == "nocache"
     health = client.get("/healthz")
     assert (health.status_code, health.json()["cache"].startswith("down")) == (200, True)
-    assert client.post("/api/posts", json={"text": "still works"},
+    assert client.post("/api/posts", json={"text": "still #works"},
                        headers=bearer(user["token"])).status_code == 201
+    assert client.get("/api/trending").json()["tags"] == [
+        {"tag": "works", "uses": 1, "authors": 1}]
+
+
+def test_a_post_is_acknowledged_once_the_replica_has_it(
+        chirp: Chirp, tmp_path: Path) -> None:
+    """WAIT 1: the 201 means the replica holds the post's fan-out message, so a failover
+    to that replica keeps it; trending is then read from the replica."""
+    chirp.configure(store={"wait_replicas": 1, "wait_timeout_ms": 5000})
+    with running(tmp_path / "replica", "--replicaof", "127.0.0.1",
+                 str(chirp.store_port)) as replica:
+        poll(lambda: replica.client().info("replication").get("master_link_status") == "up",
+             15.0, "replica in sync")
+        client = chirp.app("--replica", f"redis://127.0.0.1:{replica.port}")
+        user = signup(client, "durable")
+        post = client.post("/api/posts", json={"text": "keep me #safe"},
+                           headers=bearer(user["token"])).json()
+        assert post["replicas_acked"] == 1
+        with replica.client(decode_responses=True) as r:
+            assert [f["post_id"] for _, f in r.xrange("chirp:fanout")] == [str(post["id"])]
+        assert client.get("/api/trending").json()["tags"] == [
+            {"tag": "safe", "uses": 1, "authors": 1}]
 
 
 def test_a_new_topology_repoints_the_app_to_another_store(

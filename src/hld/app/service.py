@@ -210,7 +210,9 @@ class Chirp:
     async def profile(self, username: str) -> Profile:
         (cached,) = await self._cache_get("user", [keys.cached_user(username)])
         if cached is not None:
-            return Profile(**json.loads(cached))
+            data = json.loads(cached)
+            if isinstance(data, dict):
+                return Profile(**data)
         profile = await self._load_profile(username)
         if profile is None:
             raise ApiError(404, f"no user named {username!r}")
@@ -363,9 +365,23 @@ class Chirp:
     # -- trending ------------------------------------------------------------------------
 
     async def trending(self, now: float) -> dict[str, Any]:
+        """Top hashtags of the window; read from the replica when there is one.
+
+        Trending tolerates replication lag, so it is the read that the replica takes off
+        the primary; a replica that cannot answer falls back to the primary.
+        """
+        replica = self.stores.replica
+        if replica is not None:
+            try:
+                return await self._trending(replica, now)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                self.log("replica_unavailable", level="warning", error=str(exc))
+        return await self._trending(self.stores.primary, now)
+
+    @staticmethod
+    async def _trending(client: Any, now: float) -> dict[str, Any]:
         minute = int(now // 60)
         minutes = range(minute - TRENDING_WINDOW_MIN + 1, minute + 1)
-        client = self.stores.primary
         async with client.pipeline(transaction=False) as pipe:
             for m in minutes:
                 pipe.zrevrange(keys.trend(m), 0, TRENDING_BUCKET_TOP - 1, withscores=True)
