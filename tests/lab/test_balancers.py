@@ -81,6 +81,7 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     (["--timeout-ms", "-5"], "--timeout-ms"),
     (["--algorithms", "fastest"], "choose from"),
     (["--plot", "out.jpg"], "png"),
+    (["--plot", "/nonexistent-hld-folder/out.png"], "does not exist"),
 ])
 def test_bad_flags_are_one_line_errors(capsys: pytest.CaptureFixture[str], args: list[str],
                                        message: str) -> None:

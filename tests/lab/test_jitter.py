@@ -62,7 +62,7 @@ def test_plot_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.parametrize("args", [
     ["--clients", "0"], ["--clients", "ten"], ["--clients", "100000"], ["--clients", ","],
-    ["--runs", "0"], ["--plot", "out.jpg"],
+    ["--runs", "0"], ["--plot", "out.jpg"], ["--plot", "/nonexistent-hld-folder/out.png"],
 ])
 def test_bad_flags_give_one_line_and_exit_2(args: list[str],
                                             capsys: pytest.CaptureFixture[str]) -> None:

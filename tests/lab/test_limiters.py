@@ -57,6 +57,7 @@ def test_plot_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     (["--rate", "0"], "--rate"), (["--rate", "nan"], "--rate"), (["--rate", "inf"], "--rate"),
     (["--burst", "0"], "--burst"), (["--seconds", "-1"], "--seconds"),
     (["--plot", "out.svg"], "png"),
+    (["--plot", "/nonexistent-hld-folder/out.png"], "does not exist"),
 ])
 def test_bad_input_is_one_line_error(args: list[str], message: str,
                                      capsys: pytest.CaptureFixture[str]) -> None:

@@ -58,7 +58,13 @@ from hld.core.balance import (
     WeightedLeastConnections,
 )
 from hld.runtime.commands import CLIError
-from hld.runtime.report import add_format_argument, add_plot_argument, check_plot_path, emit
+from hld.runtime.report import (
+    add_format_argument,
+    add_plot_argument,
+    check_plot_path,
+    emit,
+    save_plot,
+)
 
 NAME = "balancers"
 HELP = "p50/p99 latency, max in-flight and shares per balancer, in a queueing simulation"
@@ -329,10 +335,12 @@ def _plot(rows: Sequence[dict[str, Any]], path: str) -> None:
 
     mpl.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     names = [r["algorithm"] for r in rows]
     positions = range(len(rows))
-    fig, ax = plt.subplots(figsize=(12, 5))
+    fig, (ax, ax_busy) = plt.subplots(1, 2, figsize=(15, 5.5),
+                                      gridspec_kw={"width_ratios": [3, 2]})
     width = 0.4
     ax.bar([p - width / 2 for p in positions], [r["p50_ms"] for r in rows], width,
            label="p50")
@@ -341,11 +349,22 @@ def _plot(rows: Sequence[dict[str, Any]], path: str) -> None:
     ax.set_yscale("log")
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_xticks(list(positions), names, rotation=30, ha="right")
-    ax.set_title("Latency per load balancer: heterogeneous backends, one degraded")
+    ax.set_title("p50/p99 latency per balancer (a timed-out request counts as the timeout)",
+                 fontsize="medium")
     ax.legend()
+    bars = ax_busy.bar(list(positions), [r["max_in_flight"] for r in rows], color="tab:gray")
+    ax_busy.bar_label(bars, fontsize="small")  # log ticks alone are hard to read
+    ax_busy.set_yscale("log")
+    ax_busy.yaxis.set_major_formatter(ScalarFormatter())
+    ax_busy.yaxis.set_minor_formatter(NullFormatter())
+    ax_busy.set_ylabel("requests in flight at one backend (log scale)")
+    ax_busy.set_xticks(list(positions), names, rotation=30, ha="right")
+    ax_busy.set_title("Max in-flight per balancer", fontsize="medium")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_plot(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:

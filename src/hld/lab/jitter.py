@@ -26,7 +26,13 @@ from typing import Any
 
 from hld.core.resilience.retry import BACKOFFS, Backoff
 from hld.runtime.commands import CLIError
-from hld.runtime.report import add_format_argument, add_plot_argument, check_plot_path, emit
+from hld.runtime.report import (
+    add_format_argument,
+    add_plot_argument,
+    check_plot_path,
+    emit,
+    save_plot,
+)
 
 NAME = "jitter"
 HELP = "AWS 'Exponential Backoff and Jitter': optimistic-concurrency clients, five backoffs"
@@ -153,8 +159,10 @@ def _plot(rows: Sequence[dict[str, Any]], path: str) -> None:
     ax_calls.set(xlabel="clients", ylabel="write calls", title="work (calls to the server)")
     ax_time.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_plot(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,7 +30,13 @@ from typing import Any
 
 from hld.core.limit import ALGORITHMS, make
 from hld.runtime.commands import CLIError
-from hld.runtime.report import add_format_argument, add_plot_argument, check_plot_path, emit
+from hld.runtime.report import (
+    add_format_argument,
+    add_plot_argument,
+    check_plot_path,
+    emit,
+    save_plot,
+)
 
 NAME = "limiters"
 HELP = "rate limiters: fixed-window edge burst; admitted vs configured rate under load"
@@ -185,8 +191,10 @@ def _plot(rows: Sequence[dict[str, Any]], path: str) -> None:
     ax_rate.set(ylabel="admitted / configured rate", title="admitted rate under load")
     ax_rate.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_plot(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
