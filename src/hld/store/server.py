@@ -358,6 +358,8 @@ class Connection(asyncio.Protocol):
             reply = execute(c, requests[0])
             if type(reply) is bytes:
                 if self.transport is not None and not self.closed:
+                    for hook in self.server.before_reply_hooks:  # AOF flush/fsync first
+                        hook()
                     self.transport.write(reply)
             else:
                 self._park(reply, requests[0])
