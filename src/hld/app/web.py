@@ -98,7 +98,8 @@ class RequestContext:
             self.metrics.latency.labels(label).observe(elapsed)
             self.log("request", request_id=request_id, method=scope["method"],
                      path=scope["path"], route=label, status=status,
-                     duration_ms=round(elapsed * 1000, 3))
+                     duration_ms=round(elapsed * 1000, 3),
+                     user=scope["state"].get("user"), auth=scope["state"].get("auth"))
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -145,14 +146,17 @@ class Api:
         if subject:
             if not _USERNAME.fullmatch(subject):
                 raise ApiError(401, "x-auth-subject is not a chirp username")
+            request.state.auth, request.state.user = "gateway", subject
             return subject
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "log in first: send Authorization: Bearer TOKEN")
         try:
-            return self.tokens.verify(token.strip()).username
+            username = self.tokens.verify(token.strip()).username
         except TokenError as exc:
             raise ApiError(401, f"invalid token: {exc}") from None
+        request.state.auth, request.state.user = "bearer", username
+        return username
 
     def routes(self) -> list[Route]:
         w = self.wrap
