@@ -40,3 +40,10 @@ def test_main_returns_status(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert "hld" in capsys.readouterr().out
+
+
+def test_argparse_mistakes_are_one_line_with_a_pointer_to_help() -> None:
+    result = run_hld("lab", "jitter", "--runs", "lots")
+    assert result.returncode == 2
+    assert result.stderr == ("hld lab jitter: error: argument --runs: invalid int value: "
+                             "'lots' (see hld lab jitter --help)\n")

@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from hld import __version__
 from hld.runtime.commands import CLIError
@@ -41,8 +42,15 @@ def _exists(module_name: str) -> bool:
         return False
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (the usage stays one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hld",
         description="hld: the high-level-design roadmap made real.",
     )
