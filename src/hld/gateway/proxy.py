@@ -298,7 +298,7 @@ class Exchange:
         "_close_delimited", "attempts", "backend", "body", "body_sent", "cache_buffer",
         "cache_head", "cache_key", "chunked_out",
         "client", "compress", "deadline", "done", "gateway", "head", "identity", "keep_alive",
-        "method", "path", "previous_delay_s", "request_id", "response_bytes",
+        "method", "out", "path", "previous_delay_s", "request_id", "response_bytes",
         "response_started", "route", "slot", "started_at", "status", "ticket", "timer",
         "traceparent", "upstream", "upstream_reusable", "upstream_started_at",
     )
@@ -333,6 +333,7 @@ class Exchange:
         self.cache_buffer: list[bytes] | None = None
         self.cache_head: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._close_delimited = False
+        self.out: list[bytes] | None = None
         self.slot = False
         self.ticket: int | None = None
         self.timer: asyncio.TimerHandle | None = None
@@ -690,7 +691,22 @@ class Exchange:
         if not self.keep_alive or self.client.closing:
             out.append(b"connection: close\r\n")
         out.append(b"\r\n")
-        self.client.write(b"".join(out))
+        # Held until the end of this read from the upstream, so that a head and a body
+        # that arrived together leave in one write (one syscall per small response).
+        self.out = out
+
+    def emit(self, data: bytes) -> None:
+        out = self.out
+        if out is not None:
+            out.append(data)
+        else:
+            self.client.write(data)
+
+    def flush_out(self) -> None:
+        out = self.out
+        if out is not None:
+            self.out = None
+            self.client.write(b"".join(out))
 
     def on_response_body(self, chunk: bytes) -> None:
         if not self.response_started:
@@ -705,9 +721,9 @@ class Exchange:
             if not chunk:
                 return
         if self.chunked_out:
-            self.client.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            self.emit(b"%x\r\n%b\r\n" % (len(chunk), chunk))
         else:
-            self.client.write(chunk)
+            self.emit(chunk)
 
     def on_response_done(self) -> None:
         if self.done or not self.response_started:
@@ -719,11 +735,12 @@ class Exchange:
             self.compress = None
             if tail:
                 if self.chunked_out:
-                    self.client.write(b"%x\r\n%b\r\n" % (len(tail), tail))
+                    self.emit(b"%x\r\n%b\r\n" % (len(tail), tail))
                 else:
-                    self.client.write(tail)
+                    self.emit(tail)
         if self.chunked_out:
-            self.client.write(b"0\r\n\r\n")
+            self.emit(b"0\r\n\r\n")
+        self.flush_out()
         self.finish_attempt(ok=self.status < 500)
         cached_head = self.cache_head
         if self.cache_buffer is not None and cached_head is not None and self.route is not None \

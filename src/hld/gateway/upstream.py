@@ -106,6 +106,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.tunnel is not None:  # after a 101: bytes go straight to the client
             self.tunnel.write(data)
             return
+        exchange = self.exchange
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -117,6 +118,8 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._broken(f"upstream sent a malformed response ({exc})")
             return
+        if exchange is not None and exchange.out is not None:
+            exchange.flush_out()  # a response still streaming: what arrived goes out now
         if self.reset_parser:
             self.reset_parser = False
             self.parser = httptools.HttpResponseParser(self)
