@@ -214,6 +214,7 @@ class Engine:
             for argv in writes:
                 db.propagate(argv)
             db.propagate([b"EXEC"])
+        c.propagate = []  # EXEC itself is not propagated: its commands were, just above
         if self.evictor is not None:
             self._fits()
         return b"".join(parts)

@@ -179,7 +179,7 @@ class Keyspace:
 
     def pushed(self, key: bytes) -> None:
         """Elements arrived at ``key``: wake clients blocked on it (lists, streams)."""
-        if self.blocking and key in self.blocking:
+        if self.blocking and key in self.blocking and key not in self.ready[-1:]:
             self.ready.append(key)
 
     def delete(self, key: bytes) -> bool:
