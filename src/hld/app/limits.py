@@ -8,7 +8,7 @@ USERNAME_PATTERN = r"[a-z0-9_]{3,20}"  # lower-case, url-safe: usernames appear 
 PASSWORD_CHARS_MIN = 8
 PASSWORD_CHARS_MAX = 128         # scrypt cost is per byte hashed; refuse huge passwords
 TIMELINE_LIMIT_DEFAULT = 20
-TIMELINE_LIMIT_MAX = 100         # one page; deeper reads page with ?before=
+TIMELINE_LIMIT_MAX = 100         # posts per read: one screen, bounded hydration work
 CELEBRITIES_MERGED_MAX = 50      # followed celebrities merged per home-timeline read
 USER_POSTS_KEPT = 200            # a user timeline list in the store keeps this many ids
 TRENDING_WINDOW_MIN = 15         # trending = hashtags counted over the last 15 minutes
@@ -19,7 +19,7 @@ HASHTAGS_PER_POST_MAX = 10       # a post cannot pump many tags at once
 FANOUT_STREAM_MAXLEN = 100_000   # approximate trim: the stream never grows without bound
 SSE_CLIENTS_MAX = 500            # each live client holds a pub/sub connection to the store
 SSE_HEARTBEAT_S = 15.0           # keeps proxies from timing idle streams out
-SSE_QUEUE_MAX = 100              # events waiting for a slow browser; older ones are dropped
+SSE_RETRY_MS = 2000              # EventSource reconnect delay after the stream ends
 TOPOLOGY_POLL_S = 0.5            # failover: how often topology.json is checked
 STORE_TIMEOUT_S = 2.0            # a store call that takes longer fails the request (503)
 SQL_TIMEOUT_S = 5.0              # SQLite busy timeout across app processes and workers

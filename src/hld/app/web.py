@@ -37,6 +37,7 @@ from hld.app.limits import (
     BODY_BYTES_MAX,
     SSE_CLIENTS_MAX,
     SSE_HEARTBEAT_S,
+    SSE_RETRY_MS,
     TIMELINE_LIMIT_DEFAULT,
     TIMELINE_LIMIT_MAX,
     USERNAME_PATTERN,
@@ -271,11 +272,19 @@ class Api:
 
         async def events() -> AsyncIterator[str]:
             try:
-                yield f": connected {request_id}\n\n"
+                yield f"retry: {SSE_RETRY_MS}\n: connected {request_id}\n\n"
                 beat = time.monotonic() + SSE_HEARTBEAT_S
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                       timeout=1.0)
+                    try:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                           timeout=1.0)
+                    except redis.exceptions.RedisError as exc:
+                        # the store went away (failover): end the stream; the browser's
+                        # EventSource reconnects after SSE_RETRY_MS to the new primary
+                        self.log("stream_lost", level="warning", request_id=request_id,
+                                 error=str(exc))
+                        yield "event: reconnect\ndata: {}\n\n"
+                        return
                     if message is not None and message.get("type") == "message":
                         yield f"event: post\ndata: {message['data']}\n\n"
                     elif time.monotonic() >= beat:
