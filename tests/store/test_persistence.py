@@ -176,6 +176,23 @@ def _writer(port: int, prefix: str, acked: list[str], stop: threading.Event) -> 
 
 
 @pytest.mark.blackbox
+def test_under_appendfsync_always_a_write_is_in_the_file_before_its_reply(
+        tmp_path: Path) -> None:
+    """Deterministic: read the AOF right after each reply (single and pipelined writes)."""
+    with running(tmp_path, "--appendonly", "yes", "--appendfsync", "always") as server, \
+            server.client() as client:
+        path = tmp_path / "appendonly.aof"
+        for i in range(20):
+            client.set(f"single:{i}", i)
+            assert aof.encode([b"SET", b"single:%d" % i, b"%d" % i]) in path.read_bytes()
+        pipe = client.pipeline(transaction=False)
+        for i in range(20):
+            pipe.set(f"piped:{i}", i)
+        pipe.execute()
+        assert aof.encode([b"SET", b"piped:19", b"19"]) in path.read_bytes()
+
+
+@pytest.mark.blackbox
 def test_every_acknowledged_write_survives_kill_9_under_appendfsync_always(
         tmp_path: Path) -> None:
     server = StoreProcess(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
