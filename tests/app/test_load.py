@@ -8,6 +8,8 @@ or refuse sign-ups, so these tests exercise the generator without the whole syst
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import itertools
 import json
 import random
@@ -207,6 +209,53 @@ def assert_counts_add_up(rows: list[dict[str, Any]]) -> None:
         assert overall[key] == sum(row[key] for row in ops), key
 
 
+class TerminalStream(io.StringIO):
+    """Captured text that claims to be a terminal, as stderr is for a person."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def closing_server() -> Iterator[str]:
+    """A raw HTTP server in a thread: sign-up and posts answer 201 with a token and an
+    id; every other request has its connection closed without a response."""
+    answer = json.dumps({"token": "t", "id": 1}).encode()
+    created = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if not head.startswith((b"POST /api/signup", b"POST /api/posts")):
+                    break
+                writer.write(created)
+        writer.close()
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+    port = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, name="closing-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        async def stop() -> None:
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
 # ---- the output ---------------------------------------------------------------------------
 def test_json_rows_cover_every_operation_and_counts_add_up(
         served: Served, fake: FakeChirp, capsys: pytest.CaptureFixture[str]) -> None:
@@ -317,6 +366,41 @@ def test_table_and_csv_outputs(served: Served, fake: FakeChirp,
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("op,offered,dropped_by_cap,completed,")
     assert lines[-1].startswith("all,")
+
+
+def test_progress_bar_on_a_terminal_shows_rps_and_errors(
+        served: Served, fake: FakeChirp, monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = TerminalStream()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fake.reject_every = 3
+    assert main(["load", "--url", served.url, "--rps", "40", "--duration", "0.6",
+                 "--users", "3", "--mix", "read=1", "--format", "json"]) == 0
+    shown = terminal.getvalue()
+    assert "set up 3 users" in shown
+    assert "rps" in shown
+    assert "errors" in shown
+    assert "x 429" in shown
+
+
+def test_quiet_terminal_shows_nothing(served: Served, fake: FakeChirp,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = TerminalStream()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["load", "--quiet", "--url", served.url, "--rps", "20", "--duration", "0.2",
+                 "--users", "2", "--format", "json"]) == 0
+    assert terminal.getvalue() == ""
+
+
+def test_connections_closed_without_an_answer_are_connection_errors() -> None:
+    """A server that answers set-up but drops every load request on the floor."""
+    with closing_server() as url:
+        config = LoadConfig(url=url, rps=50.0, duration_s=0.5, users=2, seed=1,
+                            follows_per_user=0, mix=parse_mix("read=1"), timeout_s=2.0)
+        result = run_load(config)
+    overall = result.overall
+    assert overall.offered > 0
+    assert overall.conn_errors == overall.offered
+    assert overall.completed == overall.timeouts == 0
 
 
 # ---- bad input ------------------------------------------------------------------------------
