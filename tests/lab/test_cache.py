@@ -256,7 +256,7 @@ def test_plot_into_a_missing_folder(capsys: pytest.CaptureFixture[str],
                              str(tmp_path / "no" / "such" / "dir.png"), "--format", "json")
     assert status == 2
     assert "Traceback" not in err
-    assert "folder does not exist" in err
+    assert "does not exist" in err
 
 
 def test_unknown_workload_and_bad_requests(capsys: pytest.CaptureFixture[str]) -> None:

@@ -259,9 +259,6 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_plot_path(args.plot)
-    if args.plot and not Path(args.plot).resolve().parent.is_dir():
-        raise CLIError(f"--plot {args.plot!r}: its folder does not exist; create it or "
-                       f"name a file in an existing folder")
     policies = parse_policies(args.policies)
     sizes = parse_sizes(args.sizes)
     if args.requests is not None and args.requests < 1:
