@@ -5,7 +5,8 @@
 - ``retry(policy, budget)``: ``@retry(...)`` on a sync or async function; backs off with
   the policy's delays, stops when attempts or the budget are spent, and never sleeps past
   the current deadline (it raises ``DeadlineExceeded`` at once instead).
-- ``AsyncBulkhead``: ``async with bulkhead:`` waits in the core's bounded FIFO queue.
+- ``AsyncBulkhead`` / ``ThreadBulkhead``: ``async with bulkhead:`` / ``with bulkhead:``
+  (or ``@bulkhead``) waits in the core's bounded FIFO queue.
 - ``deadline(timeout_s)``: ``with``/``async with``; sets the context's deadline to
   min(parent, now + timeout) in a ContextVar, so it follows the call across awaits and
   tasks; ``async with`` also cancels the body when the deadline passes.
@@ -23,6 +24,7 @@ import asyncio
 import functools
 import inspect
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -376,9 +378,95 @@ class AsyncBulkhead:
     async def __aenter__(self) -> None:
         await self.acquire()
 
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]]
+                 ) -> Callable[P, Coroutine[Any, Any, R]]:
+        """``@bulkhead`` on a coroutine function."""
+        if not inspect.iscoroutinefunction(fn):
+            raise ResilienceConfigError("AsyncBulkhead decorates coroutine functions; "
+                                        "use ThreadBulkhead for plain functions")
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            async with self:
+                return await fn(*args, **kwargs)
+
+        return wrapper
+
     async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
                         tb: TracebackType | None) -> None:
         self.release()
+
+
+class ThreadBulkhead:
+    """``with bulkhead:`` for threads — the synchronous twin of ``AsyncBulkhead``: at most
+    ``max_concurrent`` bodies at once, ``max_queued`` threads waiting in FIFO order, each
+    waiting at most ``max_wait_s`` (and never past the current deadline); beyond that
+    ``BulkheadFullError``. Also a decorator: ``@bulkhead`` on a function.
+
+    One lock guards the core; a waiting thread sleeps on its own ``threading.Event``, set
+    by the ``release`` that hands it the slot, so wake-ups are exact and FIFO.
+    """
+
+    def __init__(self, max_concurrent: int, max_queued: int = 0, *,
+                 max_wait_s: float | None = None, clock: Clock = time.monotonic) -> None:
+        if max_wait_s is not None and not max_wait_s >= 0:
+            raise ResilienceConfigError(f"max_wait_s must be >= 0 or None, got {max_wait_s}")
+        self.core = Bulkhead(max_concurrent, max_queued)
+        self._max_wait_s = max_wait_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._waiters: dict[Ticket, threading.Event] = {}
+
+    def acquire(self) -> None:
+        core = self.core
+        with self._lock:
+            if core.try_acquire():
+                return
+            wait_s = self._max_wait_s
+            dl = _DEADLINE.get()
+            if dl is not None:
+                left = dl.remaining_s(self._clock())
+                wait_s = left if wait_s is None or left < wait_s else wait_s
+            if wait_s == 0:
+                core.reject()
+                raise BulkheadFullError("bulkhead full and no time to wait")
+            ticket = core.enqueue()
+            if ticket is None:
+                raise BulkheadFullError(
+                    f"bulkhead full: {core.in_flight} in flight and {core.queued} queued")
+            event = self._waiters[ticket] = threading.Event()
+        if event.wait(wait_s):
+            return
+        with self._lock:
+            self._waiters.pop(ticket, None)
+            if core.cancel(ticket):
+                raise BulkheadFullError(f"waited {wait_s}s for a bulkhead slot")
+        # The slot was handed to us as the wait ran out: keep it rather than bounce it.
+
+    def release(self) -> None:
+        with self._lock:
+            ticket = self.core.release()
+            if ticket is not None:
+                event = self._waiters.pop(ticket, None)
+                if event is not None:
+                    event.set()
+                # Otherwise the waiter timed out and is about to find cancel() False:
+                # it keeps the slot.
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 # -- fallback ----------------------------------------------------------------------------
