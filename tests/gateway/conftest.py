@@ -63,9 +63,15 @@ class Upstream:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Upstream:
+        return self.launch().ready()
+
+    def launch(self) -> Upstream:
         self.proc = subprocess.Popen(
             [sys.executable, str(APP), "--port", str(self.port), "--name", self.name],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return self
+
+    def ready(self) -> Upstream:
         wait_for_port(self.port)
         return self
 
@@ -116,11 +122,18 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self) -> GatewayProcess:
+        return self.launch().ready()
+
+    def launch(self) -> GatewayProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         with self.log_path.open("ab") as out, self.err_path.open("ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hld.cli", "gateway", "--config", str(self.config_path)],
                 stdout=out, stderr=err, env=env, cwd=self.directory)
+        return self
+
+    def ready(self) -> GatewayProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while not (listening(self.port) and listening(self.admin_port)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -191,12 +204,47 @@ def running_gateway(body: str, directory: Path) -> Iterator[GatewayProcess]:
 
 
 @contextmanager
+def running_gateways(bodies: list[str], directories: list[Path]) -> Iterator[
+        list[GatewayProcess]]:
+    """Several gateways started side by side."""
+    gateways = []
+    for body, directory in zip(bodies, directories, strict=True):
+        port, admin_port = free_port(), free_port()
+        gateways.append(GatewayProcess(gateway_config(body, port=port, admin_port=admin_port),
+                                       directory, port, admin_port))
+    try:
+        for gateway in gateways:
+            gateway.launch()
+        for gateway in gateways:
+            gateway.ready()
+        yield gateways
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+
+
+@contextmanager
 def running_upstream(name: str) -> Iterator[Upstream]:
     upstream = Upstream(name)
     try:
         yield upstream.start()
     finally:
         upstream.stop()
+
+
+@contextmanager
+def running_upstreams(*names: str) -> Iterator[dict[str, Upstream]]:
+    """Several upstreams started side by side (each takes a while to import on a busy box)."""
+    upstreams = {name: Upstream(name) for name in names}
+    try:
+        for upstream in upstreams.values():
+            upstream.launch()
+        for upstream in upstreams.values():
+            upstream.ready()
+        yield upstreams
+    finally:
+        for upstream in upstreams.values():
+            upstream.stop()
 
 
 @pytest.fixture(scope="module")

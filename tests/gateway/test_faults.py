@@ -18,7 +18,7 @@ from tests.gateway.conftest import (
     Upstream,
     metric_value,
     running_gateway,
-    running_upstream,
+    running_upstreams,
     start,
     wait_until,
 )
@@ -31,7 +31,8 @@ NAMES = ("k1", "k2", "hang", "flaky", "retry", "narrow", "healthy")
 
 @pytest.fixture(scope="module")
 def ups(processes: ExitStack) -> dict[str, Upstream]:
-    return {name: start(processes, running_upstream(name)) for name in NAMES}
+    result: dict[str, Upstream] = start(processes, running_upstreams(*NAMES))
+    return result
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from tests.gateway.conftest import (
     GatewayProcess,
     Upstream,
     running_gateway,
-    running_upstream,
+    running_upstreams,
     start,
 )
 from tests.gateway.upstream_app import ws_frame
@@ -42,7 +42,8 @@ def token(**claims: object) -> str:
 
 @pytest.fixture(scope="module")
 def ups(processes: ExitStack) -> dict[str, Upstream]:
-    return {name: start(processes, running_upstream(name)) for name in ("a", "b")}
+    result: dict[str, Upstream] = start(processes, running_upstreams("a", "b"))
+    return result
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from tests.gateway.conftest import (
     GatewayProcess,
     Upstream,
     running_gateway,
+    running_gateways,
     running_upstream,
     start,
     wait_until,
@@ -77,9 +78,10 @@ upstream = "app"
 @pytest.fixture(scope="module")
 def gateways(processes: ExitStack, upstream: Upstream, redis_server: int,
              tmp_path_factory: pytest.TempPathFactory) -> list[GatewayProcess]:
-    return [start(processes, running_gateway(config(upstream, redis_server),
-                                             tmp_path_factory.mktemp(f"gw{i}")))
-            for i in range(2)]
+    result: list[GatewayProcess] = start(processes, running_gateways(
+        [config(upstream, redis_server)] * 2, [tmp_path_factory.mktemp(f"gw{i}")
+                                               for i in range(2)]))
+    return result
 
 
 def get(gw: GatewayProcess, path: str, token: str | None = None) -> httpx.Response:
