@@ -142,22 +142,30 @@ def _check_target(head: RequestHead) -> Refusal | None:
     raw_path, _, head.query = target.partition(b"?")
     if b"#" in raw_path or b"\\" in raw_path:
         return Refusal(400, "fragment or backslash in the request path")
-    if _ENCODED_SEPARATOR.search(raw_path):
-        return Refusal(400, "encoded '/', '\\' or NUL in the request path")
-    path = unquote_to_bytes(raw_path)
+    if b"%" in raw_path:
+        if _ENCODED_SEPARATOR.search(raw_path):
+            return Refusal(400, "encoded '/', '\\' or NUL in the request path")
+        path = unquote_to_bytes(raw_path)
+    else:
+        path = raw_path  # the common case: nothing to decode
     if b"//" in path:
         return Refusal(400, "empty segment ('//') in the request path")
-    for segment in path.split(b"/"):
-        if segment in (b".", b".."):
-            return Refusal(400, "dot segment ('.' or '..') in the request path")
+    if b"/." in path:
+        for segment in path.split(b"/"):
+            if segment in (b".", b".."):
+                return Refusal(400, "dot segment ('.' or '..') in the request path")
     if _CONTROL.search(path) or b"\x09" in path:
         return Refusal(400, "control character in the request path")
     head.path = path
     return None
 
 
+_STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
+
+
 def status_line(status: int) -> bytes:
-    return f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n".encode()
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} Unknown\r\n".encode()
 
 
 def error_response(status: int, message: str, request_id: str, *, close: bool = False,

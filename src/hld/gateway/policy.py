@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 IDENTITY_HEADERS = (b"x-auth-subject", b"x-auth-roles", b"x-auth-method")
 OPAQUE_CACHE_ENTRIES_MAX = 100_000  # revocation lag is bounded by cache_s, memory by this
 RATE_LIMIT_KEYS_MAX = 100_000       # distinct clients tracked per route
+VERIFIED_TOKENS_MAX = 10_000        # JWTs remembered as verified, per worker
+VERIFIED_TOKEN_BYTES_MAX = 2048     # longer tokens are verified every time (memory bound)
+VERIFIED_TOKEN_TTL_S = 60.0         # a remembered verification is redone after this
 
 Outcome = Refusal | None | Awaitable[Refusal | None]
 
@@ -181,15 +184,56 @@ class SharedLimiter:
                         float(reset_after))
 
 
+class VerifiedTokens:
+    """Identities of JWTs that verified, so a signature is checked once a minute per token
+    rather than on every request (PyJWT's HMAC path alone costs tens of microseconds).
+
+    The key is the whole token, signature included, so only a byte-identical token hits;
+    ``exp`` and ``nbf`` are checked again (with the leeway) on every hit. Bounded in
+    entries and in token size; the oldest entry leaves first.
+    """
+
+    def __init__(self, leeway_s: float) -> None:
+        self.leeway_s = leeway_s
+        # token -> (identity, valid from, valid until, cached until); wall-clock seconds
+        self.entries: dict[str, tuple[Identity, float, float, float]] = {}
+
+    def get(self, token: str, wall: float) -> Identity | None:
+        entry = self.entries.get(token)
+        if entry is None:
+            return None
+        identity, valid_from, valid_until, cached_until = entry
+        if wall < valid_from or wall >= valid_until or wall >= cached_until:
+            del self.entries[token]
+            return None
+        return identity
+
+    def put(self, token: str, identity: Identity, payload: Mapping[str, Any],
+            wall: float) -> None:
+        if len(token) > VERIFIED_TOKEN_BYTES_MAX:
+            return
+        exp, nbf = payload.get("exp"), payload.get("nbf")
+        valid_until = float(exp) + self.leeway_s if isinstance(exp, int | float) \
+            and not isinstance(exp, bool) else math.inf
+        valid_from = float(nbf) - self.leeway_s if isinstance(nbf, int | float) \
+            and not isinstance(nbf, bool) else -math.inf
+        entries = self.entries
+        if len(entries) >= VERIFIED_TOKENS_MAX:
+            del entries[next(iter(entries))]
+        entries[token] = (identity, valid_from, valid_until, wall + VERIFIED_TOKEN_TTL_S)
+
+
 class RoutePolicy:
     """Admission for one route."""
 
     def __init__(self, route: Route, config: GatewayConfig, *,
                  verifier: TokenVerifier | None, opaque: OpaqueTokens | None,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 verified: VerifiedTokens | None = None) -> None:
         self.route = route
         self.mode = route.auth
         self.verifier = verifier
+        self.verified = verified
         self.opaque = opaque
         self.wall = wall
         self.rules: Policy | None = None
@@ -226,15 +270,22 @@ class RoutePolicy:
             use_jwt = self.mode == "jwt" or (self.mode == "any" and token.count(".") == 2)
             if use_jwt:
                 assert self.verifier is not None
-                try:
-                    claims = self.verifier.verify(token, self.wall())
-                except TokenError as exc:
-                    exchange.gateway.metrics.rejected(self.route.name, f"token_{exc.reason}")
-                    return _unauthorized(f"invalid token: {exc}")
-                roles = claims.payload.get("roles") or []
-                identity = Identity(claims.subject or "", frozenset(
-                    str(r) for r in roles) if isinstance(roles, list) else frozenset(), "jwt",
-                    _attributes(claims.payload))
+                wall = self.wall()
+                verified = self.verified
+                identity = verified.get(token, wall) if verified is not None else None
+                if identity is None:
+                    try:
+                        claims = self.verifier.verify(token, wall)
+                    except TokenError as exc:
+                        exchange.gateway.metrics.rejected(self.route.name,
+                                                          f"token_{exc.reason}")
+                        return _unauthorized(f"invalid token: {exc}")
+                    roles = claims.payload.get("roles") or []
+                    identity = Identity(claims.subject or "", frozenset(
+                        str(r) for r in roles) if isinstance(roles, list) else frozenset(),
+                        "jwt", _attributes(claims.payload))
+                    if verified is not None:
+                        verified.put(token, identity, claims.payload, wall)
             else:
                 assert self.opaque is not None
                 hit, identity = self.opaque.cached(token, now)

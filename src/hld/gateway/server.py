@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -29,7 +30,13 @@ from hld.gateway.cache import ResponseCache
 from hld.gateway.config import GatewayConfig, Listener, Route
 from hld.gateway.http import HOP_BY_HOP, Refusal, RequestHead
 from hld.gateway.metrics import GatewayMetrics
-from hld.gateway.policy import IDENTITY_HEADERS, OpaqueTokens, RoutePolicy, load_verifier
+from hld.gateway.policy import (
+    IDENTITY_HEADERS,
+    OpaqueTokens,
+    RoutePolicy,
+    VerifiedTokens,
+    load_verifier,
+)
 from hld.gateway.proxy import BODY, HEAD, IDLE, ClientConnection, Exchange
 from hld.gateway.upstream import UpstreamPool
 
@@ -94,9 +101,11 @@ class Gateway:
         verifier = load_verifier(config.jwt, config.source) if config.jwt else None
         opaque = (OpaqueTokens(config.opaque.url, config.opaque.prefix, config.opaque.cache_s)
                   if config.opaque else None)
+        verified = VerifiedTokens(config.jwt.leeway_s) if config.jwt else None
         routes = []
         for route in config.routes:
-            policy = RoutePolicy(route, config, verifier=verifier, opaque=opaque, wall=wall)
+            policy = RoutePolicy(route, config, verifier=verifier, opaque=opaque, wall=wall,
+                                 verified=verified)
             cache = ResponseCache(route.cache) if route.cache is not None else None
             routes.append(RouteRuntime(route, self.upstreams[route.upstream], policy, cache))
         # Host-specific routes first, then the longest prefix.
@@ -115,6 +124,9 @@ class Gateway:
         self.ejected: dict[str, set[str]] = {name: set() for name in self.upstreams}
         self.limited_at: dict[str, float] = {}
         self.sweeper: asyncio.TimerHandle | None = None
+        # Request and span ids: unique, not secret, so a PRNG seeded from the OS per
+        # worker (the Gateway is built after the fork) instead of a syscall per id.
+        self.ids = random.Random(os.urandom(16))
         # Once a second, or often enough that a short timeout is not overshot by much.
         t = config.timeouts
         self.sweep_interval_s = max(0.05, min(1.0, t.header_s / 4, t.body_idle_s / 4))
@@ -185,13 +197,13 @@ class Gateway:
         return None
 
     def new_request_id(self) -> str:
-        return os.urandom(8).hex()
+        return f"{self.ids.getrandbits(64):016x}"
 
     def request_id_for(self, head: RequestHead) -> str:
         incoming = head.get(b"x-request-id")
         if incoming is not None and _REQUEST_ID.fullmatch(incoming):
             return incoming.decode()
-        return os.urandom(8).hex()
+        return f"{self.ids.getrandbits(64):016x}"
 
     def traceparent_for(self, head: RequestHead) -> str:
         """Continue a valid W3C trace (new span id for our hop) or start one."""
@@ -200,8 +212,8 @@ class Gateway:
             match = _TRACEPARENT.fullmatch(incoming.strip())
             if match and match.group(1) != b"0" * 32 and match.group(2) != b"0" * 16:
                 trace, flags = match.group(1).decode(), match.group(3).decode()
-                return f"00-{trace}-{os.urandom(8).hex()}-{flags}"
-        return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+                return f"00-{trace}-{self.ids.getrandbits(64):016x}-{flags}"
+        return f"00-{self.ids.getrandbits(128):032x}-{self.ids.getrandbits(64):016x}-01"
 
     def client_address(self, exchange: Exchange) -> str:
         """The socket peer, or X-Forwarded-For counted from the right past trusted proxies."""

@@ -1,0 +1,72 @@
+"""In-process checks of the gateway's pure pieces: request-head checks and the cache of
+verified tokens (time passed in)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hld.gateway.http import RequestHead, check_head
+from hld.gateway.policy import VERIFIED_TOKEN_TTL_S, Identity, VerifiedTokens
+
+
+def head(target: bytes, *headers: tuple[bytes, bytes], method: bytes = b"GET") -> RequestHead:
+    all_headers = [(b"host", b"x"), *headers]
+    return RequestHead(method, target, "1.1", all_headers, 100)
+
+
+@pytest.mark.parametrize("target", [b"/a/b?x=%2e%2e", b"/a.b/c.d", b"/%7euser", b"/a/.well"])
+def test_ordinary_paths_pass_and_are_decoded(target: bytes) -> None:
+    request = head(target)
+    assert check_head(request) is None
+    assert not request.path.startswith(b"/a/b?")
+
+
+@pytest.mark.parametrize("target", [b"/a/%2e%2e/b", b"/a/../b", b"/a/./b", b"/a//b",
+                                    b"/a%2fb", b"/a\\b", b"/a%00", b"/a/.."])
+def test_path_tricks_are_400(target: bytes) -> None:
+    refusal = check_head(head(target))
+    assert refusal is not None
+    assert refusal.status == 400
+
+
+def test_decoded_path_is_used_for_routing() -> None:
+    request = head(b"/caf%C3%A9/menu?x=1")
+    assert check_head(request) is None
+    assert (request.path, request.query) == ("/café/menu".encode(), b"x=1")
+
+
+def identity() -> Identity:
+    return Identity("alice", frozenset({"reader"}), "jwt")
+
+
+def test_verified_token_is_remembered_until_it_expires() -> None:
+    cache = VerifiedTokens(leeway_s=5.0)
+    cache.put("t", identity(), {"exp": 1000.0}, wall=980.0)
+    assert cache.get("t", 990.0) is not None
+    assert cache.get("t", 1004.9) is not None   # within the leeway
+    assert cache.get("t", 1005.0) is None       # expired: forgotten, verified again
+
+
+def test_verified_token_is_not_used_before_nbf() -> None:
+    cache = VerifiedTokens(leeway_s=0.0)
+    cache.put("t", identity(), {"exp": 5000.0, "nbf": 1000.0}, wall=500.0)
+    assert cache.get("t", 999.0) is None
+
+
+def test_remembered_verification_is_redone_after_the_ttl() -> None:
+    cache = VerifiedTokens(leeway_s=0.0)
+    cache.put("t", identity(), {"exp": 1e9}, wall=0.0)
+    assert cache.get("t", VERIFIED_TOKEN_TTL_S - 0.1) is not None
+    assert cache.get("t", VERIFIED_TOKEN_TTL_S) is None
+
+
+def test_only_a_byte_identical_token_hits() -> None:
+    cache = VerifiedTokens(leeway_s=0.0)
+    cache.put("a.b.c", identity(), {"exp": 1e9}, wall=0.0)
+    assert cache.get("a.b.d", 1.0) is None
+
+
+def test_oversized_tokens_are_not_remembered() -> None:
+    cache = VerifiedTokens(leeway_s=0.0)
+    cache.put("x" * 5000, identity(), {"exp": 1e9}, wall=0.0)
+    assert cache.entries == {}
