@@ -48,8 +48,12 @@ class Proc:
 
     def __init__(self, args: list[str], log_path: Path) -> None:
         self.log_path = log_path
+        # the app and the worker run standalone (python -m hld.app.cli): faster to start,
+        # and independent of other commands' modules; the CLI test covers ``hld app``
+        module = {"app": "hld.app.cli", "worker": "hld.app.worker_cli"}.get(args[0])
+        argv = [module, *args[1:]] if module else ["hld.cli", *args]
         with log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "hld.cli", *args],
+            self.proc = subprocess.Popen([sys.executable, "-m", *argv],
                                          stdout=log, stderr=subprocess.STDOUT)
 
     def log_lines(self) -> list[dict[str, Any]]:

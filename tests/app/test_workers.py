@@ -66,7 +66,7 @@ def test_sigterm_finishes_and_acknowledges_the_batch_in_hand(chirp: Chirp) -> No
     author, follower = author_and_follower(client, "term")
     ids = [client.post("/api/posts", json={"text": f"post {i}"},
                        headers=bearer(author["token"])).json()["id"] for i in range(3)]
-    worker = chirp.worker(1, "--delay-ms", "1500")
+    worker = chirp.worker(1, "--delay-ms", "800")
     poll(lambda: pending_by_consumer(chirp).get("worker-1") == 3, 10.0, "batch delivered")
     assert worker.stop() == 0
     assert chirp.store.xpending(STREAM, GROUP)["pending"] == 0

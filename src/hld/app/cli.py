@@ -8,6 +8,8 @@ verifies tokens and passes the identity in x-auth-subject; see ``hld.app.web``.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Sequence
 
 from hld.app.settings import Settings, SettingsError, load
 from hld.runtime.commands import CLIError
@@ -62,3 +64,27 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+def standalone(prog: str, add: Callable[[argparse.ArgumentParser], None],
+               run_args: Callable[[argparse.Namespace], int],
+               argv: Sequence[str] | None = None) -> int:
+    """``python -m hld.app.cli`` / ``hld.app.worker_cli``: the command without ``hld``.
+
+    The supervisor and the tests start processes this way: it imports only the app,
+    so a start is faster and does not depend on every other command importing cleanly.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    add(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_args(args)
+    except CLIError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(standalone("hld app", add_arguments, run))

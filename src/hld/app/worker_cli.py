@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import signal
 
-from hld.app.cli import add_store_arguments, settings_from
+from hld.app.cli import add_store_arguments, settings_from, standalone
 from hld.app.settings import Settings
 from hld.runtime.commands import CLIError
 
@@ -79,3 +79,7 @@ async def _main(settings: Settings, name: str, metrics_port: int, delay_s: float
         await stores.close()
         await db.close()
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(standalone("hld worker", add_arguments, run))
