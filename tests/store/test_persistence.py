@@ -255,47 +255,48 @@ def test_a_corrupted_aof_refuses_to_start_naming_file_and_offset(tmp_path: Path)
 
 
 @pytest.mark.blackbox
-def test_snapshot_save_and_load_of_every_type(tmp_path: Path) -> None:
-    with running(tmp_path) as server, server.client() as client:
-        client.set("s", "v", ex=1000)
-        client.hset("h", mapping={"f": "1", "g": "2"})
-        client.rpush("l", "a", "b", "c")
-        client.sadd("set", "x", "y")
-        client.zadd("z", {"m": 1.5, "n": -2})
-        client.pfadd("hll", *[f"e{i}" for i in range(50)])
-        client.xadd("st", {"f": "v"}, id="1-0")
-        client.xgroup_create("st", "g", id="0")
-        client.xreadgroup("g", "c", {"st": ">"})
-        before = client.lastsave()
-        assert client.save()
-        assert client.info("persistence")["rdb_changes_since_last_save"] == 0
-        assert client.lastsave() >= before
-    assert (tmp_path / "dump.hld").exists()
-    with running(tmp_path) as server, server.client() as client:
-        assert client.get("s") == b"v"
-        assert 0 < client.ttl("s") <= 1000
-        assert client.hgetall("h") == {b"f": b"1", b"g": b"2"}
-        assert client.lrange("l", 0, -1) == [b"a", b"b", b"c"]
-        assert client.smembers("set") == {b"x", b"y"}
-        assert client.zrange("z", 0, -1, withscores=True) == [(b"n", -2.0), (b"m", 1.5)]
-        assert client.pfcount("hll") == 50
-        assert client.xpending("st", "g")["pending"] == 1
-
-
-@pytest.mark.blackbox
-def test_bgsave_writes_a_snapshot_in_the_background(tmp_path: Path) -> None:
-    with running(tmp_path) as server, server.client() as client:
-        client.mset({f"k{i}": i for i in range(200)})
-        assert client.bgsave()
-        deadline = time.monotonic() + 10
-        while client.info("persistence")["rdb_changes_since_last_save"] and \
-                time.monotonic() < deadline:
-            time.sleep(0.05)
-        fields = client.info("persistence")
-        assert (fields["rdb_last_bgsave_status"], fields["aof_enabled"]) == ("ok", 0)
-        assert fields["rdb_last_save_time"] >= int(time.time()) - 60
-    _, records, _ = snapshot.loads((tmp_path / "dump.hld").read_bytes())
-    assert len(records) >= 200
+def test_save_and_bgsave_snapshots_load_every_type_at_start(tmp_path: Path) -> None:
+    server = StoreProcess(tmp_path)
+    try:
+        server.start()
+        with server.client() as client:
+            client.set("s", "v", ex=1000)
+            client.hset("h", mapping={"f": "1", "g": "2"})
+            client.rpush("l", "a", "b", "c")
+            client.sadd("set", "x", "y")
+            client.zadd("z", {"m": 1.5, "n": -2})
+            client.pfadd("hll", *[f"e{i}" for i in range(50)])
+            client.xadd("st", {"f": "v"}, id="1-0")
+            client.xgroup_create("st", "g", id="0")
+            client.xreadgroup("g", "c", {"st": ">"})
+            before = client.lastsave()
+            assert client.save()
+            assert client.info("persistence")["rdb_changes_since_last_save"] == 0
+            assert client.lastsave() >= before
+            client.mset({f"k{i}": i for i in range(200)})
+            assert client.bgsave()
+            deadline = time.monotonic() + 10
+            while client.info("persistence")["rdb_changes_since_last_save"] and \
+                    time.monotonic() < deadline:
+                time.sleep(0.05)
+            fields = client.info("persistence")
+            assert (fields["rdb_last_bgsave_status"], fields["aof_enabled"]) == ("ok", 0)
+            assert fields["rdb_last_save_time"] >= int(time.time()) - 60
+        server.kill9()  # no save at shutdown: what loads is what BGSAVE wrote
+        server.start()
+        with server.client() as client:
+            assert client.get("s") == b"v"
+            assert 0 < client.ttl("s") <= 1000
+            assert client.hgetall("h") == {b"f": b"1", b"g": b"2"}
+            assert client.lrange("l", 0, -1) == [b"a", b"b", b"c"]
+            assert client.smembers("set") == {b"x", b"y"}
+            assert client.zrange("z", 0, -1, withscores=True) == [(b"n", -2.0), (b"m", 1.5)]
+            assert client.pfcount("hll") == 50
+            assert client.xpending("st", "g")["pending"] == 1
+            assert client.get("k199") == b"199"
+            assert client.dbsize() == 207
+    finally:
+        server.stop()
 
 
 @pytest.mark.blackbox
