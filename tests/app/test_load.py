@@ -376,10 +376,22 @@ def test_progress_bar_on_a_terminal_shows_rps_and_errors(
     assert main(["load", "--url", served.url, "--rps", "40", "--duration", "0.6",
                  "--users", "3", "--mix", "read=1", "--format", "json"]) == 0
     shown = terminal.getvalue()
+    assert "signing up (or logging in) 3 users" in shown
     assert "set up 3 users" in shown
     assert "rps" in shown
     assert "errors" in shown
     assert "x 429" in shown
+
+
+def test_a_failed_set_up_on_a_terminal_leaves_only_its_lines(
+        served: Served, fake: FakeChirp, monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = TerminalStream()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    fake.refuse_signup = True
+    assert main(["load", "--url", served.url, "--users", "1", "--duration", "1"]) == 2
+    lines = terminal.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("hld load: error: set-up could not sign up")
 
 
 def test_quiet_terminal_shows_nothing(served: Served, fake: FakeChirp,
@@ -448,12 +460,12 @@ def test_nonsense_number_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 def test_refused_sign_ups_fail_the_set_up_with_the_reason(
         served: Served, fake: FakeChirp, capsys: pytest.CaptureFixture[str]) -> None:
     fake.refuse_signup = True
-    assert main(["load", "--quiet", "--url", served.url, "--users", "2",
-                 "--duration", "1"]) == 2
-    err = capsys.readouterr().err
-    assert "set-up could not sign up or log in 2 of 2 users" in err
-    assert "500 the database is on fire" in err
-    assert err.count("\n") == 1
+    assert main(["load", "--url", served.url, "--users", "2", "--duration", "1"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"hld load: signing up (or logging in) 2 users at {served.url}"
+    assert err[1].startswith("hld load: error: set-up could not sign up or log in 2 of 2 "
+                             "users (load_user_0: 500 the database is on fire;")
+    assert len(err) == 2
 
 
 # ---- the real app ---------------------------------------------------------------------------

@@ -76,6 +76,11 @@ IN_FLIGHT_MAX = 100_000          # outstanding requests; each holds a task and a
 TIMEOUT_S_MAX = 300.0
 RESPONSE_BYTES_MAX = 4 * 1024 * 1024  # a timeline page is a few kB; more is a fault
 CONNECT_CHECK_TIMEOUT_S = 3.0    # "is anything listening?" before set-up starts
+SIGNUP_CONCURRENCY = 4           # sign-ups hash passwords with scrypt (~50 ms of app CPU
+                                 # each, on purpose): a crowd of them only queues and times out
+SETUP_CONCURRENCY = 16           # follows and first posts are cheap, but many at once only
+                                 # queue at a busy app
+SETUP_TIMEOUT_S = 30.0           # per set-up request; longer than --timeout for that reason
 SETUP_ATTEMPTS_MAX = 6           # per set-up request, on 429/502/503/504 and timeouts
 SETUP_BACKOFF_S_MAX = 2.0        # longest wait between set-up attempts
 SETUP_FAILURES_SHOWN = 3         # a failed set-up names this many causes
@@ -507,19 +512,23 @@ async def _bounded(jobs: Iterable[Callable[[], Any]], concurrency: int) -> list[
 
 
 async def set_up(pool: HttpPool, config: LoadConfig, workload: Workload,
-                 rng: random.Random) -> tuple[list[str], SetupStats]:
+                 rng: random.Random, say: Callable[[str], None]) -> tuple[list[str],
+                                                                      SetupStats]:
     """Users, follow graph and first posts; returns each user's token."""
     started = time.monotonic()
-    setup = _Setup(pool, config, config.timeout_s)
-    concurrency = config.connections
+    setup = _Setup(pool, config, max(config.timeout_s, SETUP_TIMEOUT_S))
+    say(f"signing up (or logging in) {config.users} users at {config.url}")
     tokens: list[str] = await _bounded(
-        [partial(setup.user, i) for i in range(config.users)], concurrency)
+        [partial(setup.user, i) for i in range(config.users)],
+        min(config.connections, SIGNUP_CONCURRENCY))
     if setup.failures:
         shown = "; ".join(setup.failures[:SETUP_FAILURES_SHOWN])
         raise SetupError(f"set-up could not sign up or log in {len(setup.failures)} of "
                           f"{config.users} users ({shown}); is the app running behind "
                           f"the gateway at {config.url}?")
     edges = follow_graph(config.users, config.follows_per_user, rng, config.zipf_s)
+    concurrency = min(config.connections, SETUP_CONCURRENCY)
+    say(f"following: {len(edges)} follows, then a first post per user")
     followed = await _bounded(
         [partial(setup.follow, tokens[a], b) for a, b in edges], concurrency)
     workload.following = {edge for edge, ok in zip(edges, followed, strict=True) if ok}
@@ -973,8 +982,12 @@ def validate(config: LoadConfig) -> None:
 
 async def run_load_async(config: LoadConfig,
                          on_progress: Callable[[Progress], None] | None = None,
-                         on_setup: Callable[[SetupStats], None] | None = None) -> LoadResult:
-    """Set up, then load, against ``config.url``; the in-process entry point."""
+                         on_setup: Callable[[SetupStats], None] | None = None,
+                         say: Callable[[str], None] | None = None) -> LoadResult:
+    """Set up, then load, against ``config.url``; the in-process entry point.
+
+    ``on_progress`` gets a ``Progress`` every PROGRESS_INTERVAL_S of the load phase,
+    ``on_setup`` the set-up's figures when it is done, ``say`` a line per set-up stage."""
     validate(config)
     await check_reachable(config.url)
     host, port, base_path = parse_url(config.url)
@@ -985,7 +998,8 @@ async def run_load_async(config: LoadConfig,
         raise CLIError(str(exc)) from None
     pool = HttpPool(host, port, config.connections, base_path)
     try:
-        tokens, setup = await set_up(pool, config, workload, rng_setup)
+        tokens, setup = await set_up(pool, config, workload, rng_setup,
+                                     say or (lambda _line: None))
         if on_setup is not None:
             on_setup(setup)
         run = _Run(config, workload, tokens, pool.encode)
@@ -1003,12 +1017,13 @@ async def run_load_async(config: LoadConfig,
 
 def run_load(config: LoadConfig,
              on_progress: Callable[[Progress], None] | None = None,
-             on_setup: Callable[[SetupStats], None] | None = None) -> LoadResult:
+             on_setup: Callable[[SetupStats], None] | None = None,
+             say: Callable[[str], None] | None = None) -> LoadResult:
     """``run_load_async`` on a fresh uvloop event loop (for callers without one)."""
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(run_load_async(config, on_progress, on_setup))
+        return runner.run(run_load_async(config, on_progress, on_setup, say))
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -1090,13 +1105,15 @@ class _Bar:
             console=Console(stderr=True), transient=False)
         self._task = self._progress.add_task("load", total=duration_s, rps=0.0, errors=0,
                                              s429=0, in_flight=0)
+        self._started = False
 
-    def __enter__(self) -> _Bar:
+    def start(self) -> None:
+        self._started = True
         self._progress.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+    def stop(self) -> None:
+        if self._started:  # rich prints an empty line when stopping a bar never started
+            self._progress.stop()
 
     def update(self, snap: Progress) -> None:
         self._progress.update(self._task, completed=min(snap.elapsed_s, snap.duration_s),
@@ -1118,27 +1135,25 @@ def _summary(result: LoadResult) -> str:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from(args)
-    show_bar = not args.quiet and sys.stderr.isatty()
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(f"hld load: {line}", file=sys.stderr)
 
     def on_setup(setup: SetupStats) -> None:
-        if not args.quiet:
-            print(f"hld load: set up {config.users} users ({setup.users_created} new, "
-                  f"{setup.users_logged_in} logged in), {setup.follows} follows, "
-                  f"{setup.posts} posts in {setup.elapsed_s:.1f} s", file=sys.stderr)
+        say(f"set up {config.users} users ({setup.users_created} new, "
+            f"{setup.users_logged_in} logged in), {setup.follows} follows, {setup.posts} "
+            f"posts in {setup.elapsed_s:.1f} s; loading for {config.duration_s:g} s")
+        if bar is not None:
+            bar.start()
 
-    if show_bar:
-        bar = _Bar(config.duration_s)
-
-        def on_setup_then_bar(setup: SetupStats) -> None:
-            on_setup(setup)
-            bar.__enter__()
-
-        try:
-            result = run_load(config, bar.update, on_setup_then_bar)
-        finally:
-            bar.__exit__()
-    else:
-        result = run_load(config, None, on_setup)
+    # The bar is for a person watching: never in a pipe or a log file.
+    bar = _Bar(config.duration_s) if not args.quiet and sys.stderr.isatty() else None
+    try:
+        result = run_load(config, bar.update if bar else None, on_setup, say)
+    finally:
+        if bar is not None:
+            bar.stop()
     rows = result.rows()
     if args.format == "table":
         emit(NAME, rows, "table", title=_summary(result), columns=MAIN_COLUMNS)
