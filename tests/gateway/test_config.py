@@ -144,3 +144,30 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"127.0.0.1:{port} is already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.blackbox
+def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    from tests.gateway.conftest import plain_get, running_upstream
+    from tests.support import free_port, wait_for_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    with running_upstream("w") as upstream:
+        proc = subprocess.Popen([sys.executable, "-m", "hld.cli", "gateway", "--listen",
+                                 f"127.0.0.1:{port}", "--upstream", upstream.url,
+                                 "--workers", "2"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
+        try:
+            wait_for_port(port, timeout_s=20.0)
+            assert [plain_get(port, "/echo")[0] for _ in range(10)] == [200] * 10
+            children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                      text=True, check=False).stdout.split()
+            assert len(children) == 2
+            proc.terminate()
+            assert proc.wait(timeout=15) == 0
+            assert [Path(f"/proc/{pid}").exists() for pid in children] == [False, False]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
