@@ -362,7 +362,7 @@ class Connection(asyncio.Protocol):
                         hook()
                     self.transport.write(reply)
             else:
-                self._park(reply, requests[0])
+                self._park(cast(Block, reply), requests[0])
         else:
             out: list[bytes] = []
             for i, argv in enumerate(requests):
@@ -374,7 +374,7 @@ class Connection(asyncio.Protocol):
                 else:
                     self._write(out)
                     out = []
-                    self._park(reply, argv)
+                    self._park(cast(Block, reply), argv)
                     rest = requests[i + 1:]
                     if rest:
                         self._requeue(rest)
@@ -527,7 +527,7 @@ def _hiredis_message(text: str) -> str:
 
 
 def run_server(config: StoreConfig, *, ready: Callable[[StoreServer], None] | None = None,
-               configure: Callable[[StoreServer], None] | None = None) -> int:
+               configure: Callable[[StoreServer], object] | None = None) -> int:
     """Run until SHUTDOWN or a signal; returns the exit status."""
     import signal
 

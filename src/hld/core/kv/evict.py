@@ -33,7 +33,7 @@ LFU_DECAY_MINUTES: Final = 1
 
 class Rng(Protocol):
     def random(self) -> float: ...
-    def randrange(self, stop: int) -> int: ...
+    def randrange(self, stop: int, /) -> int: ...
 
 
 class Evictor(Protocol):
@@ -69,7 +69,7 @@ class SampledEvictor:
 
     def _initial(self) -> int:
         if self.kind == "lfu":
-            return ((self._db.now_ms // 60000) << 8) | LFU_INIT_VAL
+            return (int(self._db.now_ms) // 60000 << 8) | LFU_INIT_VAL
         return int(self._db.now_ms)
 
     def _add(self, key: bytes) -> None:
@@ -91,12 +91,12 @@ class SampledEvictor:
         if i is None:
             return
         if self.kind == "lru":
-            self._meta[i] = self._db.now_ms
+            self._meta[i] = int(self._db.now_ms)
         elif self.kind == "lfu":
             self._meta[i] = self._lfu_touch(self._meta[i])
 
     def _lfu_counter(self, meta: int) -> int:
-        minutes_now = self._db.now_ms // 60000
+        minutes_now = int(self._db.now_ms) // 60000
         elapsed = minutes_now - (meta >> 8)
         return max(0, (meta & 0xFF) - elapsed // LFU_DECAY_MINUTES)
 
@@ -106,7 +106,7 @@ class SampledEvictor:
             base = max(counter - LFU_INIT_VAL, 0)
             if self._rng.random() < 1.0 / (base * LFU_LOG_FACTOR + 1):
                 counter += 1
-        return ((self._db.now_ms // 60000) << 8) | counter
+        return (int(self._db.now_ms) // 60000 << 8) | counter
 
     def removed(self, key: bytes) -> None:
         i = self._index.pop(key, None)

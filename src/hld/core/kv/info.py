@@ -47,11 +47,9 @@ def _format(value: Any) -> str:
 def render(engine: Any, names: list[str]) -> bytes:
     """The INFO text for the requested section names (lower-case)."""
     wanted = [n.lower() for n in names] or ["default"]
-    chosen: list[Section] = []
-    for section in SECTIONS.values():
-        if ("all" in wanted or "everything" in wanted or section.name in wanted
-                or ("default" in wanted and section.default)):
-            chosen.append(section)
+    chosen = [section for section in SECTIONS.values()
+              if "all" in wanted or "everything" in wanted or section.name in wanted
+              or ("default" in wanted and section.default)]
     blocks = []
     for section in chosen:
         lines = [f"# {section.name.capitalize()}"]

@@ -102,7 +102,8 @@ class Keyspace:
         value = self.data.get(key)
         if value is not None and self.expires and key in self.expires \
                 and self.expires[key] <= self.now_ms:
-            value = self._expire(key)
+            self._expire(key)
+            value = None
         if value is None:
             self.misses += 1
             return None
@@ -116,7 +117,8 @@ class Keyspace:
         value = self.data.get(key)
         if value is not None and self.expires and key in self.expires \
                 and self.expires[key] <= self.now_ms:
-            return self._expire(key)
+            self._expire(key)
+            return None
         return value
 
     def __contains__(self, key: bytes) -> bool:
@@ -332,7 +334,6 @@ class Keyspace:
         if self.watchers:
             self._touch_watchers(key)
         self.propagate([b"DEL", key])
-        return
 
     def _touch_watchers(self, key: bytes) -> None:
         clients = self.watchers.get(key)

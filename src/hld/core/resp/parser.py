@@ -132,7 +132,7 @@ class RespParser:
             if depth == 1 and kind != 0x24:
                 raise ProtocolError(f"expected '$', got '{chr(kind)}'")
         line, pos = self._line(pos + 1)
-        if kind == 0x24 or kind == 0x21 or kind == 0x3D:  # $ ! = : length-prefixed
+        if kind in (0x24, 0x21, 0x3D):  # $ ! = : length-prefixed
             length = self._int(line, "bulk length")
             if length == -1 and kind == 0x24:
                 return None, pos

@@ -14,21 +14,22 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from hld.core.kv.replies import CommandError
 from hld.core.kv.table import TABLE
 
 Handler = Callable[[Any, list[bytes]], Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def command(name: str, *, arity: int, flags: str = "",
             keys: tuple[int, int, int] = (0, 0, 0), group: str = "generic",
             summary: str = "", since: str = "1.0.0",
-            subcommands: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+            subcommands: tuple[str, ...] = ()) -> Callable[[F], F]:
     """``TABLE.command``, with ``CommandError`` turned into its reply."""
 
-    def register(handler: Handler) -> Handler:
+    def register(handler: F) -> F:
         @wraps(handler)
         def guarded(c: Any, argv: list[bytes]) -> Any:
             try:
@@ -45,10 +46,10 @@ def command(name: str, *, arity: int, flags: str = "",
 
 def fast_command(name: str, *, arity: int, flags: str = "",
                  keys: tuple[int, int, int] = (0, 0, 0), group: str = "generic",
-                 summary: str = "", since: str = "1.0.0") -> Callable[[Handler], Handler]:
+                 summary: str = "", since: str = "1.0.0") -> Callable[[F], F]:
     """Register without the wrapper: for hot handlers that never raise ``CommandError``."""
-    return TABLE.command(name, arity=arity, flags=flags, keys=keys, group=group,
-                         summary=summary, since=since)
+    return cast(Callable[[F], F], TABLE.command(name, arity=arity, flags=flags, keys=keys,
+                                                group=group, summary=summary, since=since))
 
 
 _loaded = False

@@ -198,7 +198,8 @@ def type_(c: Any, argv: list[bytes]) -> bytes:
     value = c.db.peek(argv[1])
     if value is None:
         return b"+none\r\n"
-    return b"+" + c.db.type_name(value) + b"\r\n"
+    name: bytes = c.db.type_name(value)
+    return b"+" + name + b"\r\n"
 
 
 # RENAME key newkey

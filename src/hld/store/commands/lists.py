@@ -94,9 +94,8 @@ def rpushx(c: Any, argv: list[bytes]) -> bytes:
 
 
 def _pop_n(c: Any, key: bytes, lst: deque[bytes], count: int, left: bool) -> list[bytes]:
-    out = []
-    for _ in range(min(count, len(lst))):
-        out.append(lst.popleft() if left else lst.pop())
+    pop = lst.popleft if left else lst.pop
+    out = [pop() for _ in range(min(count, len(lst)))]
     c.db.grew(key, -sum(memory.list_element(v) for v in out))
     drop_if_empty(c, key, lst)
     return out
@@ -330,7 +329,7 @@ def _move(c: Any, src: bytes, dst: bytes, from_left: bool, to_left: bool) -> byt
         target.append(value)
     c.db.grew(dst, memory.list_element(value))
     c.db.pushed(dst)
-    return value
+    return bytes(value)
 
 
 def _side(raw: bytes) -> bool:

@@ -99,8 +99,7 @@ def pubsub(c: Any, argv: list[bytes]) -> bytes:
         return bulks([ch for ch in registry.active_channels() if match(ch)])
     if sub == b"numsub":
         out = [array_header(2 * (len(argv) - 2))]
-        for channel in argv[2:]:
-            out.append(bulk(channel) + integer(registry.numsub(channel)))
+        out.extend(bulk(ch) + integer(registry.numsub(ch)) for ch in argv[2:])
         return b"".join(out)
     if sub == b"numpat" and len(argv) == 2:
         return integer(registry.numpat())

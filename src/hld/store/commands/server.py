@@ -361,7 +361,7 @@ def _client_kill(c: Any, argv: list[bytes]) -> bytes:
 
 
 def _command_info(cmd: Any) -> bytes:
-    flags = sorted(f for f in cmd.flags if f not in ("noauth",))
+    flags = sorted(f for f in cmd.flags if f != "noauth")
     parts = [array_header(10), bulk(cmd.name.encode()), integer(cmd.arity),
              array_header(len(flags))]
     parts.extend(simple(f) for f in flags)

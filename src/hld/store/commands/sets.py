@@ -167,24 +167,22 @@ def smove(c: Any, argv: list[bytes]) -> bytes:
 
 
 def _combine(c: Any, keys: list[bytes], op: str) -> set[bytes]:
-    sets = [lookup(c, k, SET) for k in keys]
+    found: list[set[bytes] | None] = [lookup(c, k, SET) for k in keys]
+    present: list[set[bytes]] = [m for m in found if m is not None]
     if op == "inter":
-        if any(s is None for s in sets):
+        if len(present) < len(found):
             return set()
-        result = set(min(sets, key=len))
-        for s in sets:
-            result &= s
+        present.sort(key=len)
+        result = set(present[0])
+        for members in present[1:]:
+            result &= members
         return result
     if op == "union":
-        result = set()
-        for s in sets:
-            if s:
-                result |= s
-        return result
-    result = set(sets[0] or ())
-    for s in sets[1:]:
-        if s:
-            result -= s
+        return set().union(*present)
+    result = set(found[0] or ())
+    for other in found[1:]:
+        if other:
+            result -= other
     return result
 
 

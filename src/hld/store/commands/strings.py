@@ -9,6 +9,7 @@ same deadline; INCRBYFLOAT propagates the resulting SET.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
 from hld.core.kv.hll import HyperLogLog
@@ -241,7 +242,7 @@ def incrbyfloat(c: Any, argv: list[bytes]) -> bytes:
     old = peek_string(c, key)
     current = 0.0 if old is None else parse_float(old, NOT_FLOAT)
     new = current + delta
-    if new != new or new in (float("inf"), float("-inf")):
+    if math.isnan(new) or math.isinf(new):
         raise CommandError(NAN_OR_INF)
     text = format_float_human(new)
     c.db.set(key, text, keep_ttl=True)

@@ -40,7 +40,7 @@ def _parse_bound(raw: bytes) -> tuple[float, bool]:
     excl = raw.startswith(b"(")
     text = raw[1:] if excl else raw
     low = text.lower()
-    if low in (b"-inf",):
+    if low == b"-inf":
         return -math.inf, excl
     if low in (b"+inf", b"inf"):
         return math.inf, excl
@@ -131,8 +131,9 @@ def zadd(c: Any, argv: list[bytes]) -> bytes:
     added = changed = 0
     delta = 0
     result: float | None = None
-    for j, new in enumerate(scores):
+    for j, given in enumerate(scores):
         member = pairs[2 * j + 1]
+        new = given
         old = z.score(member)
         if (nx and old is not None) or (xx and old is None):
             continue
@@ -236,7 +237,7 @@ def zrevrank(c: Any, argv: list[bytes]) -> bytes:
     return _rank(c, argv, True)
 
 
-def _range(z: ZSet | None, by: str, start: bytes, stop: bytes, rev: bool,
+def _range(z: ZSet | None, by: str, start: bytes, stop: bytes, rev: bool,  # noqa: PLR0917
            limit: tuple[int, int] | None) -> list[tuple[float, bytes]]:
     """The entries ZRANGE selects, in reply order."""
     if by == "rank":
@@ -278,7 +279,7 @@ def _range(z: ZSet | None, by: str, start: bytes, stop: bytes, rev: bool,
     return selected
 
 
-def _zrange(c: Any, key: bytes, start: bytes, stop: bytes, opts: list[bytes],
+def _zrange(c: Any, key: bytes, start: bytes, stop: bytes, opts: list[bytes],  # noqa: PLR0917
             by: str = "rank", rev: bool = False) -> tuple[list[tuple[float, bytes]], bool]:
     with_scores = False
     limit = None
