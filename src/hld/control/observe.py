@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hld.control.plane import ControlPlane
 
 SCRAPE_TIMEOUT_S = 0.5
+LONG_LIVED_ROUTES = ("stream",)  # SSE streams last minutes; not request latency
+LATENCY_WINDOW = 5          # snapshots (~1 s apart) behind the dashboard's p50/p99
 FANOUT_STREAM = "chirp:fanout"
 
 
@@ -37,15 +40,37 @@ def _counter_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
     return samples
 
 
-def _quantile(buckets: list[tuple[float, float]], q: float) -> float:
-    """The upper bound of the bucket holding quantile ``q`` (cumulative counts)."""
+def _quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
+    """Quantile ``q`` of a Prometheus histogram (cumulative ``(le, count)`` pairs, sorted).
+
+    As PromQL's ``histogram_quantile``: find the bucket holding rank ``q * total`` and
+    interpolate linearly inside it (the first bucket starts at 0). A rank in the +Inf
+    bucket is reported as the largest finite bound, since nothing better is known.
+    None when the window holds no observations.
+    """
     if not buckets or buckets[-1][1] <= 0:
-        return 0.0
+        return None
     rank = q * buckets[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
     for bound, count in buckets:
-        if count >= rank:
-            return bound if bound != float("inf") else buckets[-2][0] if len(buckets) > 1 else 0
-    return buckets[-1][0]
+        if count >= rank and count > lower_count:
+            if bound == float("inf"):
+                return lower_bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
+                count - lower_count)
+        if bound != float("inf"):
+            lower_bound = bound
+        lower_count = count
+    return lower_bound
+
+
+def _window(old: list[tuple[float, float]] | None,
+            new: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The observations between two cumulative histograms (the gateway restarted: all)."""
+    if old is None or len(old) != len(new) or any(
+            o[0] != n[0] or o[1] > n[1] for o, n in zip(old, new, strict=True)):
+        return new
+    return [(bound, count - before[1]) for (bound, count), before in zip(new, old, strict=True)]
 
 
 class Collector:
@@ -56,6 +81,10 @@ class Collector:
         self.previous: dict[str, float] = {}
         self.previous_at = 0.0
         self.latest: dict[str, Any] = {}
+        # Cumulative latency histograms of the last few snapshots: p50/p99 describe the
+        # last seconds, not everything since the gateway started.
+        self.latency_history: deque[list[tuple[float, float]]] = deque(
+            maxlen=LATENCY_WINDOW + 1)
 
     def _rate(self, key: str, value: float, now: float) -> float:
         old = self.previous.get(key)
@@ -117,7 +146,8 @@ class Collector:
                     errors += value
                 if status_code == 429:
                     limited += value
-            elif name == "hld_gateway_request_duration_seconds_bucket":
+            elif name == "hld_gateway_request_duration_seconds_bucket" and \
+                    labels.get("route") not in LONG_LIVED_ROUTES:
                 bound = float(labels["le"])
                 buckets[bound] = buckets.get(bound, 0.0) + value
             elif name == "hld_gateway_upstream_attempts_total":
@@ -126,12 +156,17 @@ class Collector:
                 if labels.get("outcome") == "error":
                     entry[1] += value
         ordered = sorted(buckets.items())
+        self.latency_history.append(ordered)
+        recent = _window(self.latency_history[0] if len(self.latency_history) > 1 else None,
+                         ordered)
+        p50_s, p99_s = _quantile(recent, 0.5), _quantile(recent, 0.99)
         rps = self._rate("gw.total", total, now)
         error_rate = self._rate("gw.errors", errors, now)
         gw = components.get("gateway")
         if gw is not None:
-            gw.update(rps=round(rps, 1), p50_ms=round(_quantile(ordered, 0.5) * 1000, 2),
-                      p99_ms=round(_quantile(ordered, 0.99) * 1000, 2),
+            gw.update(rps=round(rps, 1),
+                      p50_ms=None if p50_s is None else round(p50_s * 1000, 1),
+                      p99_ms=None if p99_s is None else round(p99_s * 1000, 1),
                       error_pct=round(100 * error_rate / rps, 1) if rps else 0.0,
                       limited_rps=round(self._rate("gw.429", limited, now), 1))
         app = status_json.get("upstreams", {}).get("app", {})

@@ -210,7 +210,8 @@ upstream = "app"
                 "app", "--port", str(internal(port)), "--name", f"app-{i}", *common),
                 internal(port)))
         specs.extend(ProcessSpec(f"worker-{i}", "worker", hld_argv(
-            "worker", "--index", str(i), *common)) for i in range(1, cfg.workers.count + 1))
+            "worker", "--index", str(i), "--metrics-port", str(port), *common), port)
+            for i, port in enumerate(cfg.worker_metrics_ports, 1))
         specs.append(ProcessSpec("gateway", "gateway", hld_argv(
             "gateway", "--config", str(data / "gateway.toml")), cfg.gateway.port))
         return specs
@@ -376,6 +377,7 @@ upstream = "app"
         except (RuntimeError, ValueError, KeyError) as exc:
             raise ControlError(str(exc)) from None
         self.event("fault", component=target, action=action, **params)
+        self.supervisor.write_state(self.urls())  # new pids for `hld status` and `hld down`
         return {"component": target, "action": action, **params}
 
     async def switch(self, kind: str, value: str, **params: Any) -> dict[str, Any]:

@@ -65,6 +65,7 @@ class WorkerSection:
     visibility_timeout_s: float = 5.0
     max_deliveries: int = 5
     batch: int = 32
+    metrics_base_port: int = 8200    # worker N serves Prometheus /metrics on this + N
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,10 @@ class SystemConfig:
         return [self.app.base_port + i for i in range(self.app.count)]
 
     @property
+    def worker_metrics_ports(self) -> list[int]:
+        return [self.workers.metrics_base_port + i for i in range(1, self.workers.count + 1)]
+
+    @property
     def sql_url(self) -> str:
         return self.app.sql_url or f"sqlite:///{Path(self.data_dir).resolve() / 'chirp.db'}"
 
@@ -130,6 +135,8 @@ class SystemConfig:
         for name, port in list(ports.items()):
             if name not in ("gateway", "gateway admin", "control plane"):
                 ports[f"{name} (internal)"] = self.internal(port)
+        for i, port in enumerate(self.worker_metrics_ports, 1):
+            ports[f"worker-{i} metrics"] = port
         return ports
 
 
