@@ -311,32 +311,41 @@ def test_a_corrupted_snapshot_refuses_to_start_naming_file_and_offset(tmp_path: 
 
 
 @pytest.mark.blackbox
-def test_bgrewriteaof_under_concurrent_writes_loses_nothing(tmp_path: Path) -> None:
-    server = StoreProcess(tmp_path, "--appendonly", "yes", "--appendfsync", "always")
+def test_aof_switched_on_at_run_time_and_rewritten_under_writes_loses_nothing(
+        tmp_path: Path) -> None:
+    """CONFIG SET appendonly yes (a background rewrite makes the first file), then more
+    BGREWRITEAOFs while a client writes; after kill -9 every acknowledged write is back."""
+    server = StoreProcess(tmp_path)
     try:
         server.start()
         stop = threading.Event()
         acked: list[str] = []
-        thread = threading.Thread(target=_writer, args=(server.port, "rw", acked, stop))
-        thread.start()
         with server.client() as client:
+            client.mset({f"before:{i}": i for i in range(100)})
+            client.config_set("appendfsync", "always")
+            thread = threading.Thread(target=_writer, args=(server.port, "rw", acked, stop))
+            thread.start()
+            client.config_set("appendonly", "yes")
             for _ in range(3):
-                time.sleep(0.2)
-                client.bgrewriteaof()
                 deadline = time.monotonic() + 10
                 while client.info("persistence")["aof_rewrite_in_progress"] and \
                         time.monotonic() < deadline:
                     time.sleep(0.02)
                 fields = client.info("persistence")
                 assert (fields["aof_last_bgrewrite_status"], fields["aof_enabled"]) == ("ok", 1)
+                time.sleep(0.2)
+                client.bgrewriteaof()
         stop.set()
         thread.join(timeout=10)
         assert snapshot.is_snapshot((tmp_path / "appendonly.aof").read_bytes())
         server.kill9()
+        server = StoreProcess(tmp_path, "--appendonly", "yes", port=server.port)
         server.start()
         with server.client() as client:
             values = client.mget(acked)
+            assert client.get("before:99") == b"99"
         assert [k for k, v in zip(acked, values, strict=True) if v is None] == []
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("temp")) == []
         assert len(acked) > 20
     finally:
         server.stop()

@@ -83,6 +83,7 @@ class Replication:
         self.registry = ReplicaRegistry()
         self.replica_conns: dict[int, Any] = {}
         self.backlog_active = False
+        self._getack_scheduled = False
         # Full resyncs being prepared by forked children, and what the stream carried for
         # those replicas since the fork (sent right after the snapshot), by client id.
         self.sync_jobs: dict[int, _SyncJob] = {}
@@ -233,6 +234,14 @@ class Replication:
         return self.registry.acked(offset)
 
     def request_acks(self) -> None:
+        """Ask replicas for their offsets, once per loop iteration however many WAITs ask
+        (as Redis does in beforeSleep): a burst of WAITs costs one GETACK."""
+        if self.replica_conns and not self._getack_scheduled:
+            self._getack_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_getack)
+
+    def _send_getack(self) -> None:
+        self._getack_scheduled = False
         if self.replica_conns:
             self.send_command([b"REPLCONF", b"GETACK", b"*"])
 

@@ -35,7 +35,7 @@ def install(server: Any) -> Persistence:
     def appendonly_changed(config: StoreConfig, value: Any) -> None:
         del value
         if config.appendonly:
-            persistence.enable_aof()
+            persistence.enable_aof(running=True)
         else:
             persistence.disable_aof()
 

@@ -175,12 +175,14 @@ def load(path: str, data: bytes, *, restore: Callable[[list[snapshot.Record]], N
 class AppendOnlyFile:
     """The open AOF: a buffer of encoded commands and the policy for writing them."""
 
-    def __init__(self, path: str, fsync_policy: str) -> None:
+    def __init__(self, path: str, fsync_policy: str, *, open_path: str | None = None) -> None:
+        """``open_path``: write there until the first rewrite is adopted as ``path`` (AOF
+        switched on at run time: the file is complete only once it has a preamble)."""
         if fsync_policy not in FSYNC_POLICIES:
             raise ValueError(f"appendfsync must be one of {FSYNC_POLICIES}, not {fsync_policy}")
         self.path = path
         self.fsync_policy = fsync_policy
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.fd = os.open(open_path or path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.size = os.fstat(self.fd).st_size
         self.pending: list[list[bytes]] = []
         # The listener: argv lists are kept as they are until the next flush.

@@ -100,6 +100,7 @@ class Persistence:
         self.aof_base_size = 0
         self.rewrite_scheduled = False
         self.loading = False
+        self._incomplete_path: str | None = None  # see enable_aof(running=True)
         # Set when the shell has no before-reply hook: flush inside the write listener.
         self.flush_per_write = False
         self._lock = threading.Lock()
@@ -120,6 +121,7 @@ class Persistence:
 
     def startup(self) -> None:
         os.makedirs(self.config.dir, exist_ok=True)
+        self._remove_leftovers()
         db = self.engine.db
         db.set_time(time.time())
         listeners = db.listeners
@@ -136,6 +138,16 @@ class Persistence:
         self.dirty_at_save = db.dirty
         if self.config.appendonly:
             self.enable_aof()
+
+    def _remove_leftovers(self) -> None:
+        """Files a crashed process left half-written (children's temp files)."""
+        directory = str(self.config.dir)
+        for name in os.listdir(directory):
+            if name.startswith(("temp-rewriteaof-", "temp-sync-")) or (
+                    name.startswith("temp-") and name.endswith(".hld")) or (
+                    name == f"{self.config.appendfilename}.incomplete"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
 
     def _refuse(self, message: str) -> None:
         print(f"hld-store: cannot start: {message}", file=sys.stderr, flush=True)
@@ -194,9 +206,26 @@ class Persistence:
 
     # -- the AOF -------------------------------------------------------------------
 
-    def enable_aof(self) -> None:
-        """Open the AOF for appending, writing it from the keyspace if it is missing."""
+    def enable_aof(self, *, running: bool = False) -> None:
+        """Open the AOF for appending, writing it from the keyspace if it is missing.
+
+        While the server is ``running`` (CONFIG SET appendonly yes) the first file is made
+        by a background rewrite, as Redis does: writes go to an ``.incomplete`` file and
+        the rewrite buffer until the rewrite's file (preamble + buffer) takes its place.
+        """
         if self.aof is not None:
+            return
+        if running and self.child is None:
+            incomplete = f"{self.aof_path}.incomplete"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(incomplete)
+            self.aof = aof_mod.AppendOnlyFile(self.aof_path, self.config.appendfsync,
+                                              open_path=incomplete)
+            self._incomplete_path = incomplete
+            self.engine.add_write_listener(
+                self._feed if self.flush_per_write else self.aof.feed)
+            self._start_fsync_thread()
+            self.bgrewriteaof()
             return
         if not os.path.exists(self.aof_path):
             # Start complete: a preamble of what is in memory now (a stall proportional
@@ -356,6 +385,10 @@ class Persistence:
         self.flush()
         aof.replace_with(temp)
         self.aof_base_size = aof.size
+        if self._incomplete_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._incomplete_path)
+            self._incomplete_path = None
 
     def cron(self) -> None:
         # Writes nobody waits a reply for (a replica applying its primary's stream, keys
