@@ -133,3 +133,6 @@ def test_gateway_identity_headers_are_trusted(shared: tuple[Chirp, httpx.Client]
                         headers={"x-auth-subject": "gwuser", "x-auth-roles": "user"})
     assert reply.status_code == 201
     assert reply.json()["author"] == "gwuser"
+    metrics = client.get("/metrics").text
+    assert 'chirp_http_requests_total{method="POST",route="/api/posts",status="201"}' \
+        in metrics

@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from tests.app.conftest import Chirp, bearer, poll, signup
+from tests.support import free_port
 
 pytestmark = pytest.mark.blackbox
 
@@ -39,13 +40,17 @@ def test_a_killed_workers_messages_are_claimed_by_another(chirp: Chirp) -> None:
     poll(lambda: pending_by_consumer(chirp).get("worker-1") == 3, 10.0, "batch delivered")
     slow.kill9()
 
-    rescuer = chirp.worker(2)
+    metrics_port = free_port()
+    rescuer = chirp.worker(2, "--metrics-port", str(metrics_port))
     home = f"chirp:home:{follower['user_id']}"
     poll(lambda: sorted(map(int, chirp.store.lrange(home, 0, -1))) == ids, 15.0,
          "claimed messages fanned out")
     poll(lambda: chirp.store.xpending(STREAM, GROUP)["pending"] == 0, 5.0, "all acked")
     assert sum(r["count"] for r in rescuer.events("claimed")) == 3
     assert sorted(r["post_id"] for r in rescuer.events("fanout")) == ids
+    metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    assert "chirp_worker_claimed_total 3.0" in metrics
+    assert 'chirp_worker_messages_total{result="ok"} 3.0' in metrics
 
 
 def test_a_poison_message_goes_to_the_dead_letter_stream(
