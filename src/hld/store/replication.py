@@ -415,6 +415,8 @@ class Replication:
                 finally:
                     self.applying_master = False
                 self.backlog.append(encoded)
+                if self.replica_conns:
+                    self._send(encoded)  # chained replicas get our primary's exact bytes
                 if argv[0].lower() == b"replconf" and len(argv) > 1 and \
                         argv[1].lower() == b"getack":
                     self.send_ack()
