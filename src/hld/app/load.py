@@ -712,14 +712,15 @@ class _Engine:
             _, conn = await self.loop.create_connection(
                 lambda: _LoadConnection(self), self.host, self.port)
         except OSError:
-            self.opening -= 1
+            conn = None
+        self.opening -= 1
+        if conn is None or conn.closed:  # refused, or closed before we could use it
             # The request that wanted this connection fails as it would on its own socket.
             if self.pending:
                 self.run.failed(self.pending.popleft(), timeout=False)
             if self.pending and len(self.live) + self.opening < self.connections_max:
                 self._open()
             return
-        self.opening -= 1
         self.live.add(conn)
         self._next(conn)
 
