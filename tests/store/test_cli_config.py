@@ -52,9 +52,9 @@ def test_cli_bad_flag_is_one_line_exit_2() -> None:
     done = subprocess.run([sys.executable, "-m", "hld.cli", "store", "--maxmemory", "huge"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
-        "hld store: error: bad value for 'maxmemory': not a memory size: 'huge' "
-        "(use e.g. 100mb, 1gb, 4096)"]
+    expected = ("hld store: error: bad value for 'maxmemory': not a memory size: 'huge' "
+                "(use e.g. 100mb, 1gb, 4096)")
+    assert done.stderr.strip().splitlines() == [expected]
 
 
 @pytest.mark.blackbox
@@ -66,7 +66,7 @@ def test_requirepass_config_set_and_redis_cli(tmp_path: Path) -> None:
         anonymous = redis.Redis(port=server.port, protocol=2)
         with pytest.raises(redis.AuthenticationError):
             anonymous.get("a")
-        authed = redis.Redis(port=server.port, password="pw")
+        authed = redis.Redis(port=server.port, password="pw")  # noqa: S106 - test password
         assert authed.config_get("maxmemory") == {"maxmemory": str(50 * 1024 * 1024)}
         assert authed.config_set("maxmemory-policy", "allkeys-lru") is True
         assert authed.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
@@ -99,7 +99,9 @@ def test_maxmemory_over_the_wire_evicts_and_noeviction_refuses(tmp_path: Path) -
         assert info["used_memory"] <= 3 * 1024 * 1024
         assert info["evicted_keys"] > 0
         r.config_set("maxmemory-policy", "noeviction")
-        with pytest.raises(redis.exceptions.OutOfMemoryError):
-            for i in range(20000):
-                r.set(f"n{i}", "x" * 100)
+        pipe = r.pipeline(transaction=False)
+        for i in range(20000):
+            pipe.set(f"n{i}", "x" * 100)
+        replies = pipe.execute(raise_on_error=False)
+        assert any(isinstance(x, redis.exceptions.OutOfMemoryError) for x in replies)
         r.close()
