@@ -399,3 +399,16 @@ def test_refusals_are_logged_with_their_reason(gw: GatewayProcess) -> None:
     refused = [r for r in gw.log_records() if r.get("event") == "refused"]
     assert refused
     assert all(r["reason"] and r["status"] >= 400 for r in refused)
+
+
+def test_a_bad_request_pipelined_behind_a_good_one_waits_for_its_answer(
+        gw: GatewayProcess, victim: Upstream) -> None:
+    before = victim.hits("/slow"), victim.hits("/echo")
+    response = send_raw(gw, b"GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"
+                            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nG")
+    first, _, rest = response.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200")
+    assert b'"slow": true' in rest
+    assert b"HTTP/1.1 400" in rest
+    assert (victim.hits("/slow"), victim.hits("/echo")) == (before[0] + 1, before[1])

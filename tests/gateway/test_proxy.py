@@ -350,3 +350,11 @@ def dechunk(data: bytes) -> bytes:
             return b"".join(out)
         out.append(data[:size])
         data = data[size + 2:]
+
+
+def test_claims_cannot_inject_headers_upstream(client: httpx.Client) -> None:
+    evil = token(sub="alice\r\nx-admin: yes", roles=["a\nb"])
+    headers = client.get("/private/me", headers={"authorization": f"Bearer {evil}"}) \
+        .json()["headers"]
+    got = (headers.get("x-auth-subject"), headers.get("x-auth-roles"), headers.get("x-admin"))
+    assert got == ("alicex-admin: yes", "ab", None)

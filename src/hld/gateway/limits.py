@@ -49,3 +49,5 @@ CACHE_ENTRY_BYTES_MAX = 1024 * 1024
 
 # -- tokens ----------------------------------------------------------------------------
 AUTHORIZATION_BYTES_MAX = 8 * 1024
+# A subject or role list passed upstream in x-auth-* headers is cut at this length.
+IDENTITY_VALUE_BYTES_MAX = 1024

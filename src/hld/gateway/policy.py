@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -84,7 +85,7 @@ ATTRIBUTES_MAX = 32  # scalar claims kept as subject attributes for ABAC conditi
 class Identity:
     """A verified caller: subject, roles, and scalar claims for ABAC conditions."""
 
-    __slots__ = ("attributes", "method", "roles", "subject")
+    __slots__ = ("attributes", "header_block", "method", "roles", "subject")
 
     def __init__(self, subject: str, roles: frozenset[str], method: str,
                  attributes: dict[str, Any] | None = None) -> None:
@@ -92,6 +93,19 @@ class Identity:
         self.roles = roles
         self.method = method
         self.attributes = attributes or {}
+        # Built once per identity (a remembered token reuses it). Control characters are
+        # dropped, so a claim can never start a header of its own upstream.
+        self.header_block = (
+            b"x-auth-subject: " + _header_value(subject) + b"\r\n"
+            b"x-auth-roles: " + _header_value(",".join(sorted(roles))) + b"\r\n"
+            b"x-auth-method: " + _header_value(method) + b"\r\n")
+
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _header_value(text: str) -> bytes:
+    return _CONTROL_CHARS.sub("", text).encode("utf-8")[:limits.IDENTITY_VALUE_BYTES_MAX]
 
 
 def _attributes(claims: Mapping[str, Any]) -> dict[str, Any]:
@@ -308,9 +322,7 @@ class RoutePolicy:
 
     def _after_auth(self, exchange: Exchange, identity: Identity | None, now: float) -> Outcome:
         if identity is not None:
-            exchange.identity = {"x-auth-subject": identity.subject,
-                                 "x-auth-roles": ",".join(sorted(identity.roles)),
-                                 "x-auth-method": identity.method}
+            exchange.identity = identity
         if self.rules is not None:
             refusal = self._authorize(exchange, identity)
             if refusal is not None:

@@ -39,6 +39,7 @@ from hld.gateway.http import (
 from hld.gateway.upstream import UpstreamConnection, UpstreamPool
 
 if TYPE_CHECKING:
+    from hld.gateway.policy import Identity
     from hld.gateway.server import Gateway, RouteRuntime
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
@@ -82,6 +83,7 @@ class ClientConnection(asyncio.Protocol):
         self.tunnel: UpstreamConnection | None = None
         self.upgrading = False  # an upgrade request was parsed; llhttp is done with us
         self.receiving = False  # between on_message_begin and on_message_complete
+        self.deferred: bytes | None = None  # a refusal waiting for earlier responses
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -232,10 +234,14 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.pending:
             head, body = self.pending.popleft()
-            if self.reading_paused and self.transport is not None:
+            if self.reading_paused and self.transport is not None and self.deferred is None:
                 self.reading_paused = False
                 self.transport.resume_reading()
             self.start(head, body)
+            return
+        if self.deferred is not None:
+            self.write(self.deferred)
+            self.close()
             return
         if self.receiving:
             self.state = HEAD if self.head is None else BODY  # its clock keeps running
@@ -258,8 +264,12 @@ class ClientConnection(asyncio.Protocol):
             if refusal.close:
                 self.close()
         else:
-            # A response is still in progress: the refusal must not overtake it.
-            self.closing = True
+            # A response is still in progress: the refusal must not overtake it (nor cut
+            # it off); it goes out after the responses before it, then the connection ends.
+            self.deferred = error_response(refusal.status, refusal.message, request_id,
+                                           close=True)
+            if self.transport is not None:
+                self.transport.pause_reading()
 
     def timed_out(self, what: str) -> None:
         if not self.receiving:
@@ -313,7 +323,7 @@ class Exchange:
         self.route: RouteRuntime | None = None
         self.request_id = ""
         self.traceparent = ""
-        self.identity: dict[str, str] = {}
+        self.identity: Identity | None = None
         self.deadline: Deadline | None = None
         self.started_at = self.gateway.clock()
         self.upstream_started_at = 0.0

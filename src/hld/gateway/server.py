@@ -266,8 +266,8 @@ class Gateway:
                      f"traceparent: {exchange.traceparent}\r\n".encode())
         if exchange.deadline is not None:
             lines.append(f"{DEADLINE_HEADER}: {exchange.deadline.to_header(now)}\r\n".encode())
-        for name_text, value_text in exchange.identity.items():
-            lines.append(f"{name_text}: {value_text}\r\n".encode())
+        if exchange.identity is not None:
+            lines.append(exchange.identity.header_block)
         body = exchange.body
         if body or head.method in (b"POST", b"PUT", b"PATCH"):
             lines.append(b"content-length: %d\r\n" % len(body))
@@ -309,8 +309,8 @@ class Gateway:
             "bytes": exchange.response_bytes, "duration_ms": round(duration_s * 1000, 3),
             "attempts": exchange.attempts,
         }
-        if exchange.identity:
-            record["subject"] = exchange.identity.get("x-auth-subject")
+        if exchange.identity is not None:
+            record["subject"] = exchange.identity.subject
         if reason:
             record["reason"] = reason
         self._log(record)
