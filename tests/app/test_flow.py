@@ -136,3 +136,15 @@ def test_gateway_identity_headers_are_trusted(shared: tuple[Chirp, httpx.Client]
     metrics = client.get("/metrics").text
     assert 'chirp_http_requests_total{method="POST",route="/api/posts",status="201"}' \
         in metrics
+
+
+def test_following_backfills_recent_posts_and_unfollowing_removes_them(
+        shared: tuple[Chirp, httpx.Client]) -> None:
+    _, client = shared
+    writer, reader = signup(client, "backfillw"), signup(client, "backfillr")
+    ids = [client.post("/api/posts", json={"text": f"old {i}"},
+                       headers=bearer(writer["token"])).json()["id"] for i in range(2)]
+    client.post("/api/follow/backfillw", headers=bearer(reader["token"]))
+    assert home_ids(client, reader["token"]) == ids[::-1]
+    client.delete("/api/follow/backfillw", headers=bearer(reader["token"]))
+    assert home_ids(client, reader["token"]) == []

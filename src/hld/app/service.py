@@ -68,6 +68,7 @@ from hld.app.sql import ConflictError, Database, Post
 from hld.app.stores import Stores
 
 _USERNAME = re.compile(USERNAME_PATTERN)
+BACKFILL_ATTEMPTS_MAX = 3  # WATCH conflicts with workers before a follow skips backfill
 _HASHTAG = re.compile(r"#(\w{1,50})")
 
 
@@ -239,12 +240,51 @@ class Chirp:
         if created:
             await self._profile_changed(me)
             await self._profile_changed(target)
+            await self._backfill(my_id, their_id)
         return {"following": target, "created": created}
+
+    async def _backfill(self, my_id: int, their_id: int) -> None:
+        """Merge a newly followed author's recent posts into my home list.
+
+        The list is rewritten in id order under WATCH, so a worker's LPUSH landing
+        meanwhile aborts the rewrite (retried) instead of being lost. Celebrities are
+        skipped: their posts are merged at read time anyway.
+        """
+        followers, _, _ = await self.db.counts(their_id)
+        if followers > self.settings.fanout_read_threshold:
+            return
+        home, length = keys.home(my_id), self.settings.timeline_length
+        async with self.stores.primary.pipeline(transaction=True) as pipe:
+            for _ in range(BACKFILL_ATTEMPTS_MAX):
+                try:
+                    await pipe.watch(home)
+                    mine = await pipe.lrange(home, 0, -1)
+                    theirs = await pipe.lrange(keys.user_posts(their_id), 0, length - 1)
+                    if not theirs:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return
+                    merged = sorted({int(i) for i in [*mine, *theirs]}, reverse=True)[:length]
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.delete(home)
+                    pipe.rpush(home, *merged)
+                    await pipe.execute()
+                except redis.exceptions.WatchError:
+                    continue
+                else:
+                    return
+        self.log("backfill_gave_up", level="warning", user_id=my_id, author_id=their_id)
 
     async def unfollow(self, me: str, target: str) -> dict[str, Any]:
         my_id, their_id = await self.user_id(me), await self.user_id(target)
         if not await self.db.unfollow(my_id, their_id):
             raise ApiError(404, f"you do not follow {target!r}")
+        primary = self.stores.primary
+        theirs = await primary.lrange(keys.user_posts(their_id), 0, USER_POSTS_KEPT - 1)
+        if theirs:  # their posts leave my home list (older ones have aged out of it)
+            async with primary.pipeline(transaction=False) as pipe:
+                for post_id in theirs:
+                    pipe.lrem(keys.home(my_id), 0, str(post_id))
+                await pipe.execute()
         await self._profile_changed(me)
         await self._profile_changed(target)
         return {"unfollowed": target}
