@@ -270,6 +270,11 @@ def test_json_rows_cover_every_operation_and_counts_add_up(
     assert overall["status_2xx"] == overall["completed"]  # the fake refuses nothing
     assert overall["dropped_by_cap"] == 0
     assert overall["achieved_rps"] > 0
+    assert overall["planned_rps"] == 150.0
+    assert overall["users"] == 12
+    assert overall["elapsed_s"] >= 1.4
+    assert overall["cpu_us_per_request"] > 0
+    assert "planned_rps" not in rows[0]
     assert 0 < overall["p50_ms"] <= overall["p90_ms"] <= overall["p99_ms"] <= \
         overall["max_ms"] * 1.01
 
@@ -365,7 +370,9 @@ def test_table_and_csv_outputs(served: Served, fake: FakeChirp,
     assert main([*common, "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("op,offered,dropped_by_cap,completed,")
+    assert lines[0].endswith(",users,setup_s")
     assert lines[-1].startswith("all,")
+    assert lines[1].endswith(",,")  # run-level figures only on the "all" row
 
 
 def test_progress_bar_on_a_terminal_shows_rps_and_errors(
