@@ -28,6 +28,7 @@ Transfer/sec:      2.00MB
 def test_wrk_output_is_parsed_with_units() -> None:
     result = parse_wrk(WRK_OUTPUT)
     assert (result.rps, result.p50_ms, result.p99_ms) == pytest.approx((12345.67, 0.95, 2500.0))
+    assert result.requests == 12345
 
 
 @pytest.mark.blackbox

@@ -8,7 +8,9 @@ body, so the upstream is never the bottleneck. nginx runs as a process with a ge
 configuration in a temporary prefix (``nginx -c CONF -p PREFIX -g 'daemon off;'``), the
 same number of worker processes as the gateway, and upstream keep-alive. wrk drives each
 proxy in turn (the order alternates between rounds, and the median round counts, because
-the machine is shared); ``wrk --latency`` gives p50 and p99.
+the machine is shared); ``wrk --latency`` gives p50 and p99. Each proxy's own CPU time
+(user + system, from /proc) per request is reported too: on a shared machine throughput
+follows the share of CPU a process gets, while CPU per request is the proxy's own cost.
 
 Scenarios: ``plain`` (no policies, no access log on either side) and ``policies`` (the
 gateway verifies a fixed HS256 JWT sent by wrk, rate-limits per client address with a
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,8 @@ UPSTREAM_BODY = "hello from the upstream, a fixed body of modest size\n"
 JWT_SECRET = "bench-secret-with-at-least-thirty-two-bytes"  # noqa: S105 - a bench key
 
 COLUMNS = ["scenario", "ours", "peer", "ours_rps", "peer_rps", "rps_ratio", "ours_p50_ms",
-           "peer_p50_ms", "ours_p99_ms", "peer_p99_ms", "p99_ratio", "target_rps_ratio",
-           "meets_target"]
+           "peer_p50_ms", "ours_p99_ms", "peer_p99_ms", "p99_ratio", "ours_cpu_us_per_req",
+           "peer_cpu_us_per_req", "cpu_ratio", "target_rps_ratio", "meets_target"]
 MEMORY_COLUMNS = ["scenario", "ours", "peer", "connections", "ours_bytes_per_conn",
                   "peer_bytes_per_conn", "ratio", "target_bytes_per_conn", "meets_target"]
 
@@ -88,6 +90,8 @@ class WrkResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    requests: int = 0
+    cpu_us_per_request: float = float("nan")  # the proxy's own CPU (user + system)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +141,12 @@ def run(args: argparse.Namespace) -> int:
                     if index % 2:
                         order.reverse()
                     for who, port in order:
+                        pids = _tree((ours if who == "ours" else peer).pid)
+                        cpu_before_s = _cpu_s(pids)
                         result = _wrk(wrk, port, duration_s, args.connections, headers)
+                        cpu_s = _cpu_s(pids) - cpu_before_s
+                        result = replace(result, cpu_us_per_request=(
+                            cpu_s * 1e6 / result.requests if result.requests else float("nan")))
                         (ours_runs if who == "ours" else peer_runs).append(result)
                 rows.append(_row(scenario, ours_runs, peer_runs, policies))
                 if idle and not policies:
@@ -172,17 +181,21 @@ def _row(scenario: str, ours: list[WrkResult], peer: list[WrkResult],
     rps_ratio = ours_rps / peer_rps if peer_rps > 0 else float("nan")
     p99_ratio = ours_p99 / peer_p99 if peer_p99 > 0 else float("nan")
     target = RPS_TARGET_POLICIES if policies else RPS_TARGET_PLAIN
+    ours_cpu, peer_cpu = median(ours, "cpu_us_per_request"), median(peer, "cpu_us_per_request")
     return {
         "scenario": scenario, "ours": "hld-gateway", "peer": "nginx",
         "ours_rps": ours_rps, "peer_rps": peer_rps, "rps_ratio": rps_ratio,
         "ours_p50_ms": median(ours, "p50_ms"), "peer_p50_ms": median(peer, "p50_ms"),
         "ours_p99_ms": ours_p99, "peer_p99_ms": peer_p99, "p99_ratio": p99_ratio,
+        "ours_cpu_us_per_req": ours_cpu, "peer_cpu_us_per_req": peer_cpu,
+        "cpu_ratio": ours_cpu / peer_cpu if peer_cpu > 0 else float("nan"),
         "target_rps_ratio": target,
         "meets_target": rps_ratio >= target and p99_ratio <= P99_TARGET,
     }
 
 
 _RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_REQUESTS = re.compile(r"(\d+) requests in ")
 _PERCENTILE = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -193,7 +206,9 @@ def parse_wrk(output: str) -> WrkResult:
     percentiles = {int(p): float(v) * _UNIT_MS[u] for p, v, u in _PERCENTILE.findall(output)}
     if rps is None or set(percentiles) != {50, 99}:
         raise CLIError(f"could not read wrk's output: {output.strip()[-300:]!r}")
-    return WrkResult(float(rps.group(1)), percentiles[50], percentiles[99])
+    requests = _REQUESTS.search(output)
+    return WrkResult(float(rps.group(1)), percentiles[50], percentiles[99],
+                     int(requests.group(1)) if requests else 0)
 
 
 def _wrk(wrk: str, port: int, duration_s: int, connections: int,
@@ -370,6 +385,16 @@ def _tree(pid: int) -> list[int]:
         out.append(current)
         todo.extend(children.get(current, ()))
     return out
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (from /proc/PID/stat)."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_bytes(pids: list[int]) -> int:
