@@ -10,6 +10,9 @@ member when none is available: panic mode), and the ejected count must respect t
 from __future__ import annotations
 
 import math
+import random
+import unittest
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypothesis import settings
@@ -24,14 +27,27 @@ from hypothesis.stateful import (
 
 from hld.core.balance import (
     Backend,
+    Balancer,
     HealthTracker,
+    IpHash,
+    KeyHash,
+    LeastConnections,
+    LeastResponseTime,
     NoBackendAvailable,
     OutlierDetection,
     Pool,
+    PowerOfTwoChoices,
+    RandomBalancer,
+    Request,
+    ResourceBased,
     RoundRobin,
+    SmoothWeightedRoundRobin,
+    WeightedLeastConnections,
 )
 
 NAMES = [f"n{i}" for i in range(8)]
+# Requests carry a client address and a key, so the hash policies hash rather than fall back.
+REQUESTS = [Request(client_address=f"10.0.0.{i}", key=f"user{i}") for i in range(7)]
 CONFIG = OutlierDetection(consecutive_failures=3, base_ejection_time_s=5.0,
                           max_ejection_time_s=12.0, max_ejection_percent=40.0,
                           decay_interval_s=4.0)
@@ -51,9 +67,13 @@ class BalancerWithHealth(RuleBasedStateMachine):
         super().__init__()
         self.pool = Pool()
         self.health = HealthTracker(CONFIG)
-        self.balancer = RoundRobin(self.pool, health=self.health)
+        self.balancer = self.make_balancer(self.pool, self.health)
         self.model: dict[str, ModelHost] = {}
         self.now = 0.0
+        self.picks = 0
+
+    def make_balancer(self, pool: Pool, health: HealthTracker) -> Balancer:
+        return RoundRobin(pool, health=health)
 
     # -- the model's rules ---------------------------------------------------------------
 
@@ -130,7 +150,8 @@ class BalancerWithHealth(RuleBasedStateMachine):
             self.model_readmit()
             available = self.model_available()
             try:
-                backend = self.balancer.pick(now=self.now)
+                backend = self.balancer.pick(REQUESTS[self.picks % len(REQUESTS)], self.now)
+                self.picks += 1
             except NoBackendAvailable:
                 assert not self.model
                 return
@@ -175,3 +196,33 @@ class BalancerWithHealth(RuleBasedStateMachine):
 BalancerWithHealth.TestCase.settings = settings(max_examples=60, stateful_step_count=40,
                                                 deadline=None)
 TestBalancerWithHealth = BalancerWithHealth.TestCase
+
+
+# Every other policy runs the same machine: whatever its choice rule, a pick is an
+# available member whenever one exists, and health bookkeeping is the tracker's, shared.
+POLICIES: dict[str, Callable[[Pool, HealthTracker], Balancer]] = {
+    "weighted_round_robin": lambda p, h: SmoothWeightedRoundRobin(p, health=h),
+    "random": lambda p, h: RandomBalancer(p, rng=random.Random(7), health=h),
+    "ip_hash": lambda p, h: IpHash(p, health=h),
+    "key_hash": lambda p, h: KeyHash(p, health=h),
+    "least_connections": lambda p, h: LeastConnections(p, health=h),
+    "weighted_least_connections": lambda p, h: WeightedLeastConnections(p, health=h),
+    "ewma": lambda p, h: LeastResponseTime(p, health=h),
+    "peak_ewma": lambda p, h: LeastResponseTime(p, peak=True, health=h),
+    "resource_based": lambda p, h: ResourceBased(p, health=h),
+    "p2c": lambda p, h: PowerOfTwoChoices(p, rng=random.Random(7), health=h),
+}
+
+
+def _machine_for(name: str, factory: Callable[[Pool, HealthTracker], Balancer]
+                 ) -> type[unittest.TestCase]:
+    machine: type[BalancerWithHealth] = type(
+        f"Balancer{name.title().replace('_', '')}WithHealth", (BalancerWithHealth,),
+        {"make_balancer": lambda self, pool, health: factory(pool, health)})
+    machine.TestCase.settings = settings(max_examples=15, stateful_step_count=30,
+                                         deadline=None)
+    return machine.TestCase
+
+
+for _name, _factory in POLICIES.items():
+    globals()[f"Test{_name.title().replace('_', '')}WithHealth"] = _machine_for(_name, _factory)
