@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -370,7 +371,7 @@ def test_table_and_csv_outputs(served: Served, fake: FakeChirp,
     assert main([*common, "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("op,offered,dropped_by_cap,completed,")
-    assert lines[0].endswith(",users,setup_s")
+    assert lines[0].endswith(",users,setup_s,interrupted")
     assert lines[-1].startswith("all,")
     assert lines[1].endswith(",,")  # run-level figures only on the "all" row
 
@@ -455,6 +456,31 @@ def test_unreachable_gateway_is_one_line_without_traceback() -> None:
     assert result.stderr == (f"hld load: error: cannot reach the gateway at {url}: "
                              "is `hld up` running?\n")
     assert result.stdout == ""
+
+
+def test_ctrl_c_ends_the_schedule_and_still_reports(served: Served, fake: FakeChirp) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hld.cli", "load", "--url", served.url, "--rps", "40",
+         "--duration", "60", "--users", "2", "--format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # bounded: the process ends, or the finally kills it
+            if "loading for 60 s" in line:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    overall = json.loads(out)["rows"][-1]
+    assert overall["interrupted"] is True
+    assert 0 < overall["offered"] < 40 * 30
+    assert overall["elapsed_s"] < 30
 
 
 def test_nonsense_number_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,7 @@ import contextlib
 import json
 import math
 import random
+import signal
 import socket
 import sys
 import time
@@ -200,6 +201,7 @@ class LoadResult:
     ok_p99_ms_in_burst: float   # admitted-request latency while a burst ran ...
     ok_p99_ms_outside_burst: float  # ... and while none did
     cpu_s: float                # this process's CPU time during the load phase
+    interrupted: bool = False   # Ctrl-C ended the schedule early; figures cover elapsed_s
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -239,7 +241,8 @@ class LoadResult:
             "cpu_us_per_request": _round(self.cpu_us_per_request),
             "ok_p99_ms_in_burst": _round(self.ok_p99_ms_in_burst),
             "ok_p99_ms_outside_burst": _round(self.ok_p99_ms_outside_burst),
-            "users": self.users, "setup_s": round(self.setup.elapsed_s, 3)})
+            "users": self.users, "setup_s": round(self.setup.elapsed_s, 3),
+            "interrupted": self.interrupted})
         return rows
 
 
@@ -802,6 +805,13 @@ class _Run:
         self.status_429 = 0
         self.completed = 0
         self.drained = asyncio.Event()
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stop scheduling; a second one abandons the requests still out."""
+        if self.interrupted:
+            self.drained.set()
+        self.interrupted = True
 
     def _request(self, req: Request) -> tuple[str, str, bytes | None]:
         op = req.op
@@ -889,6 +899,8 @@ class _Run:
         unyielded = 0
         cap = self.config.max_in_flight
         for t_s in self.schedule.arrivals(rng_arrivals):
+            if self.interrupted:
+                break
             req = self.workload.next_request(rng_ops)
             counters = self.counters[req.op]
             counters.offered += 1
@@ -957,7 +969,7 @@ class _Run:
             late_arrivals=self.late,
             ok_p99_ms_in_burst=self.ok_in_burst.quantile(0.99) * 1000.0,
             ok_p99_ms_outside_burst=self.ok_outside_burst.quantile(0.99) * 1000.0,
-            cpu_s=cpu_s)
+            cpu_s=cpu_s, interrupted=self.interrupted)
 
 
 # ---- entry points ---------------------------------------------------------------------------
@@ -994,11 +1006,14 @@ def validate(config: LoadConfig) -> None:
 async def run_load_async(config: LoadConfig,
                          on_progress: Callable[[Progress], None] | None = None,
                          on_setup: Callable[[SetupStats], None] | None = None,
-                         say: Callable[[str], None] | None = None) -> LoadResult:
+                         say: Callable[[str], None] | None = None, *,
+                         interruptible: bool = False) -> LoadResult:
     """Set up, then load, against ``config.url``; the in-process entry point.
 
     ``on_progress`` gets a ``Progress`` every PROGRESS_INTERVAL_S of the load phase,
-    ``on_setup`` the set-up's figures when it is done, ``say`` a line per set-up stage."""
+    ``on_setup`` the set-up's figures when it is done, ``say`` a line per set-up stage.
+    ``interruptible`` (the command, in the main thread): Ctrl-C during the load phase
+    ends the schedule and the result covers what ran (``interrupted``)."""
     validate(config)
     await check_reachable(config.url)
     host, port, base_path = parse_url(config.url)
@@ -1017,8 +1032,12 @@ async def run_load_async(config: LoadConfig,
         engine = _Engine(run, host, port)
         cpu_started = time.process_time()
         try:
+            if interruptible:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGINT, run.interrupt)
             started, ended = await run.run(engine, rng_arrivals, rng_ops, on_progress)
         finally:
+            if interruptible:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
             engine.close()
         return run.result(setup, ended - started, time.process_time() - cpu_started)
     finally:
@@ -1029,12 +1048,14 @@ async def run_load_async(config: LoadConfig,
 def run_load(config: LoadConfig,
              on_progress: Callable[[Progress], None] | None = None,
              on_setup: Callable[[SetupStats], None] | None = None,
-             say: Callable[[str], None] | None = None) -> LoadResult:
+             say: Callable[[str], None] | None = None, *,
+             interruptible: bool = False) -> LoadResult:
     """``run_load_async`` on a fresh uvloop event loop (for callers without one)."""
     import uvloop
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(run_load_async(config, on_progress, on_setup, say))
+        return runner.run(run_load_async(config, on_progress, on_setup, say,
+                                         interruptible=interruptible))
 
 
 # ---- the command --------------------------------------------------------------------------
@@ -1137,8 +1158,10 @@ def _summary(result: LoadResult) -> str:
     if not math.isnan(result.ok_p99_ms_in_burst):
         bursts = (f"; admitted p99 {result.ok_p99_ms_in_burst:.1f} ms in bursts, "
                   f"{result.ok_p99_ms_outside_burst:.1f} ms outside")
+    planned = (f"interrupted after {result.elapsed_s:.1f} of {result.duration_s:g} s"
+               if result.interrupted else f"over {result.duration_s:g} s")
     return (f"load: {result.overall.offered:,} arrivals at {result.planned_rps:,.0f} rps "
-            f"planned over {result.duration_s:g} s; achieved {result.achieved_rps:,.1f} rps; "
+            f"planned {planned}; achieved {result.achieved_rps:,.1f} rps; "
             f"{result.overall.dropped_by_cap} dropped by the in-flight cap, "
             f"{result.late_arrivals} sent late; generator CPU "
             f"{result.cpu_us_per_request:.0f} us/request{bursts}")
@@ -1161,7 +1184,8 @@ def run(args: argparse.Namespace) -> int:
     # The bar is for a person watching: never in a pipe or a log file.
     bar = _Bar(config.duration_s) if not args.quiet and sys.stderr.isatty() else None
     try:
-        result = run_load(config, bar.update if bar else None, on_setup, say)
+        result = run_load(config, bar.update if bar else None, on_setup, say,
+                          interruptible=True)
     finally:
         if bar is not None:
             bar.stop()
@@ -1173,4 +1197,4 @@ def run(args: argparse.Namespace) -> int:
             emit(NAME, rows, "table", title="status codes", columns=["op", *codes])
     else:
         emit(NAME, rows, args.format, columns=list(rows[-1]))
-    return 0
+    return 130 if result.interrupted else 0  # the shell's status for "ended by Ctrl-C"
