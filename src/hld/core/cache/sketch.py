@@ -50,6 +50,8 @@ Slots = tuple[int, int, int, int, int]
 # Saturating increment of a 4-bit counter as a table lookup: INCREMENT[n] == min(n + 1, 15).
 INCREMENT = bytes(min(n + 1, COUNTER_MAX) for n in range(256))
 _HALVE = bytes(n >> 1 for n in range(256))
+_SATURATE = bytes(min(n, COUNTER_MAX) for n in range(2 * COUNTER_MAX + 1))
+_ESTIMATE_MAX = COUNTER_MAX + 1   # a full counter plus the doorkeeper's bit
 
 
 def _bits_for(n: int) -> int:
@@ -164,7 +166,11 @@ class FrequencySketch:
             first += door[d]
             second += door[d2]
         # Tallies may run past a counter's range; compare as the counters would hold them.
-        return min(first, COUNTER_MAX + 1) > min(second, COUNTER_MAX + 1)
+        if first > _ESTIMATE_MAX:  # noqa: PLR1730 - a branch is cheaper than a min() call
+            first = _ESTIMATE_MAX
+        if second > _ESTIMATE_MAX:  # noqa: PLR1730 - likewise
+            second = _ESTIMATE_MAX
+        return first > second
 
     @property
     def uses_before_aging(self) -> int:
@@ -178,12 +184,15 @@ class FrequencySketch:
         (the W-TinyLFU cache does, so a hit costs an integer increment); they report the
         uses for aging with ``add_uses`` and flush their tallies in ``before_age``.
         """
+        if count > COUNTER_MAX:  # noqa: PLR1730 - likewise, on the miss path
+            count = COUNTER_MAX
+        saturate = _SATURATE
         t0, t1, t2, t3 = self._rows
         _, i0, i1, i2, i3 = slots
-        t0[i0] = min(t0[i0] + count, COUNTER_MAX)
-        t1[i1] = min(t1[i1] + count, COUNTER_MAX)
-        t2[i2] = min(t2[i2] + count, COUNTER_MAX)
-        t3[i3] = min(t3[i3] + count, COUNTER_MAX)
+        t0[i0] = saturate[t0[i0] + count]
+        t1[i1] = saturate[t1[i1] + count]
+        t2[i2] = saturate[t2[i2] + count]
+        t3[i3] = saturate[t3[i3] + count]
 
     def add_uses(self, count: int) -> None:
         """Account ``count`` uses recorded outside ``increment``; ages when due."""

@@ -159,7 +159,7 @@ class WTinyLFUCache(Cache[K, V]):
             return
         if self._hits + self._misses >= self._check_at:
             self._periodic()
-        if self._ghosts:
+        if self._ghosts and (key in self._ghost_window or key in self._ghost_main):
             self._consult_ghosts(key)
         slots = self._slots(key)
         self._record(slots)
@@ -193,9 +193,11 @@ class WTinyLFUCache(Cache[K, V]):
                     self._protected_weight -= 1
                     self._probation_weight += 1
                 leaving, leaving_entry = victim, victim_entry
-        if self._ghosts:
-            self._remember(self._ghost_window if leaving is candidate else self._ghost_main,
-                           leaving)
+        if self._ghosts:  # _remember, inlined
+            ghost = self._ghost_window if leaving is candidate else self._ghost_main
+            ghost[leaving] = None
+            if len(ghost) > self._ghost_max:
+                ghost.popitem(last=False)
         del where[leaving]
         self._weight -= 1
         # _retire and Cache._evicted, inlined.
