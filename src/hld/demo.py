@@ -28,6 +28,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 STEP_TIMEOUT_S = 60.0  # every wait in the scenario is bounded
+LOAD_CONNECTIONS = 64
+ACCOUNT_ATTEMPTS_MAX = 10   # sign-up/log-in retries (429, 5xx, timeouts) before giving up
+SPIKE_LIMIT_RPS = 25.0      # the per-client API limit while the spike runs
+SPIKE_EXTRA_RPS = 150.0
+SPIKE_P99_RATIO_MAX = 3.0   # admitted p99 during the spike vs outside it, at most
+SPIKE_P99_SLACK_MS = 200.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +107,26 @@ class Scenario:
                 return bool(server["available"]) and not server["ejected"]
         return False
 
+    async def account(self, client: Any, name: str) -> tuple[str, int]:
+        """A user's token and id: sign up (or log in), retrying while the system is busy."""
+        import httpx
+
+        creds = {"username": name, "password": "demo-password-1"}
+        problem = ""
+        for attempt in range(ACCOUNT_ATTEMPTS_MAX):
+            try:
+                reply = await client.post("/api/signup", json=creds, timeout=30.0)
+                if reply.status_code == 409:
+                    reply = await client.post("/api/login", json=creds, timeout=30.0)
+                if reply.status_code in (200, 201):
+                    data = reply.json()
+                    return str(data["token"]), int(data["user_id"])
+                problem = f"{reply.status_code} {reply.text[:200]}"
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            await asyncio.sleep(min(5.0, 0.5 * 2 ** attempt))
+        raise RuntimeError(f"could not sign up {name}: {problem}")
+
     async def wait_for(self, check: Callable[[], Awaitable[bool]],
                        timeout_s: float = STEP_TIMEOUT_S) -> float | None:
         """Seconds until ``check`` is true, or None if it never became true in time."""
@@ -117,10 +143,11 @@ class Scenario:
         from hld.app.load import LoadConfig
         from hld.app.workload import parse_mix
 
-        # Few set-up connections: signing up hashes passwords with scrypt on purpose slowly,
-        # and a crowd of them at once would time out on this small machine.
+        # hld load signs its users up a few at a time (scrypt is slow on purpose); the load
+        # phase needs many connections, or a spike could not outrun the rate limit.
         config = LoadConfig(url=self.gateway, rps=rps, duration_s=duration_s, users=users,
-                            seed=seed, bursts=bursts, timeout_s=10.0, connections=8)
+                            seed=seed, bursts=bursts, timeout_s=10.0,
+                            connections=LOAD_CONNECTIONS)
         return replace(config, mix=parse_mix(mix)) if mix else config
 
     # -- the steps -------------------------------------------------------------------
@@ -183,22 +210,38 @@ class Scenario:
         from hld.app.load import run_load_async
         from hld.app.workload import Burst
 
-        self.say("a traffic spike against a per-client limit of 60 requests/s")
-        await self.plane.switch("rate_limit", "60", route="api", burst=60)
+        api = self.plane.config.gateway
+        limit = f"{SPIKE_LIMIT_RPS:g}"
+        self.say(f"a traffic spike (+{SPIKE_EXTRA_RPS:g} requests/s for 3 s) against a "
+                 f"per-client limit of {limit} requests/s")
+        switched: list[asyncio.Task[Any]] = []
+
+        def limit_after_set_up(_: object) -> None:
+            # The load's own set-up (log-ins, follows) runs unthrottled; the limit then
+            # applies to the load phase only.
+            switched.append(asyncio.ensure_future(self.plane.switch(
+                "rate_limit", limit, route="api", burst=int(SPIKE_LIMIT_RPS))))
+
         try:
             result = await run_load_async(self.load(
-                rps=25, duration_s=12, seed=3, bursts=(Burst(250.0, 4.0, 4.0),)))
+                rps=8, duration_s=12, seed=3, bursts=(Burst(SPIKE_EXTRA_RPS, 4.0, 3.0),)),
+                on_setup=limit_after_set_up)
         finally:
-            api = self.plane.config.gateway
-            await self.plane.switch("rate_limit", str(api.api_rate_per_s), route="api",
+            for task in switched:
+                await task
+            await self.plane.switch("rate_limit", f"{api.api_rate_per_s:g}", route="api",
                                     burst=api.api_burst)
         overall = result.overall
         inside, outside = result.ok_p99_ms_in_burst, result.ok_p99_ms_outside_burst
-        ok = overall.status_429 > 0 and overall.status_5xx == 0
+        # Admitted requests keep their latency: the limiter turns the excess away at the
+        # door instead of queueing it (loose bound: this machine is shared and noisy).
+        kept = inside <= SPIKE_P99_RATIO_MAX * outside + SPIKE_P99_SLACK_MS
+        ok = overall.status_429 > 0 and overall.status_5xx == 0 and kept
         self.steps.append(Step(
             "traffic spike answered with 429s",
-            f"{overall.status_429} of {overall.completed} requests got 429; admitted p99 "
-            f"{inside:.0f} ms during the spike vs {outside:.0f} ms outside it", ok))
+            f"{overall.status_429} of {overall.completed} requests got 429, "
+            f"{overall.status_5xx} got 5xx; admitted p99 {inside:.0f} ms during the spike "
+            f"vs {outside:.0f} ms outside it", ok))
 
     async def fail_over(self) -> None:
         import httpx
@@ -207,17 +250,8 @@ class Scenario:
         cfg = self.plane.config
         self.say("posting steadily, then killing the store primary (kill -9)")
         async with httpx.AsyncClient(base_url=self.gateway, timeout=5.0) as client:
-            name = f"demo_{int(time.time()) % 100000}"
-            reply = await client.post("/api/signup", json={"username": name,
-                                                           "password": "demo-password-1"})
-            if reply.status_code == 409:
-                reply = await client.post("/api/login", json={"username": name,
-                                                              "password": "demo-password-1"})
-            data = reply.json()
-            token, uid = data["token"], data.get("user_id")
+            token, uid = await self.account(client, f"demo_{int(time.time()) % 100000}")
             headers = {"authorization": f"Bearer {token}"}
-            if uid is None:
-                uid = (await client.get(f"/api/users/{name}", headers=headers)).json()["id"]
             acked: list[int] = []   # acknowledged after WAIT confirmed the replica had it
             unconfirmed = 0         # answered 201 without a replica (e.g. after failover)
             failed = 0
@@ -286,10 +320,9 @@ class Scenario:
             async with httpx.AsyncClient(base_url=self.gateway, timeout=5.0) as client:
                 tokens = []
                 for i in range(10):
-                    name = f"demo_q{i}_{int(time.time()) % 100000}"
-                    r = await client.post("/api/signup", json={"username": name,
-                                                               "password": "demo-password-1"})
-                    tokens.append(r.json()["token"])
+                    token, _ = await self.account(client,
+                                                  f"demo_q{i}_{int(time.time()) % 100000}")
+                    tokens.append(token)
                 for round_ in range(3):
                     for token in tokens:
                         await client.post("/api/posts", json={"text": f"queued {round_}"},

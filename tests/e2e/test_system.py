@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -87,6 +88,192 @@ def test_fault_api_rejects_unknown_components(system: RunningSystem) -> None:
                        json={"component": "nope", "action": "kill"}, timeout=10)
     assert reply.status_code == 400
     assert "unknown component" in reply.json()["error"]
+
+
+def test_every_process_exposes_prometheus_metrics(system: RunningSystem) -> None:
+    ports = system.ports
+    pages = {
+        "gateway": f"http://127.0.0.1:{ports['gateway_admin']}/metrics",
+        "app-1": f"http://127.0.0.1:{ports['app']}/metrics",
+        "app-2": f"http://127.0.0.1:{ports['app2']}/metrics",
+        "worker-1": f"http://127.0.0.1:{ports['workers'] + 1}/metrics",
+        "worker-2": f"http://127.0.0.1:{ports['workers'] + 2}/metrics",
+        "control": f"{system.control}/metrics",
+    }
+    types = {name: httpx.get(url, timeout=10).headers["content-type"]
+             for name, url in pages.items()}
+    assert all(t.startswith("text/plain") for t in types.values()), types
+    # The stores speak RESP only; the control plane exports their INFO figures.
+    assert wait_until(lambda: 'hld_store_keys{component="store-primary"}' in httpx.get(
+        pages["control"], timeout=10).text, 30)
+    text = httpx.get(pages["control"], timeout=10).text
+    assert 'hld_component_up{component="cache",kind="cache"} 1.0' in text
+
+
+def control(system: RunningSystem, path: str, body: dict[str, object]) -> httpx.Response:
+    return httpx.post(f"{system.control}{path}", json=body, timeout=60)
+
+
+def component(system: RunningSystem, name: str) -> dict[str, object]:
+    state = httpx.get(f"{system.control}/api/state", timeout=10).json()
+    row: dict[str, object] = next(c for c in state["components"] if c["name"] == name)
+    return row
+
+
+def proc_state(pid: int) -> str:
+    """The kernel's one-letter state of ``pid`` (T: stopped by a signal)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            if check():
+                return True
+        time.sleep(0.25)
+    return False
+
+
+def test_pause_and_resume_stop_and_continue_the_process(system: RunningSystem) -> None:
+    assert control(system, "/api/faults", {"component": "worker-2", "action": "pause"}
+                   ).status_code == 200
+    pid = int(str(component(system, "worker-2")["pid"]))
+    assert (component(system, "worker-2")["state"], proc_state(pid)) == ("paused", "T")
+    assert control(system, "/api/faults", {"component": "worker-2", "action": "resume"}
+                   ).status_code == 200
+    assert component(system, "worker-2")["state"] == "running"
+    assert proc_state(pid) != "T"
+
+
+def test_link_faults_act_on_the_proxy_in_front_of_a_service(system: RunningSystem) -> None:
+    app2 = f"http://127.0.0.1:{system.ports['app2']}/healthz"
+
+    def fault(action: str, **params: object) -> None:
+        reply = control(system, "/api/faults", {"component": "app-2", "action": action,
+                                                **params})
+        assert reply.status_code == 200, reply.text
+
+    try:
+        fault("latency", ms=400)
+        started = time.monotonic()
+        assert httpx.get(app2, timeout=10).status_code == 200
+        assert time.monotonic() - started >= 0.4
+        fault("clear")
+        fault("reset")
+        with pytest.raises(httpx.TransportError):
+            httpx.get(app2, timeout=5)
+        fault("clear")
+        fault("blackhole")
+        with pytest.raises(httpx.TimeoutException):
+            httpx.get(app2, timeout=1)
+        fault("clear")
+        fault("bandwidth", kbps=16)
+        proxies = httpx.get(f"{system.control}/api/state", timeout=10).json()["proxies"]
+        faults = next(p for p in proxies if p["name"] == "app-2")["faults"]
+        assert faults["bandwidth_kbps"] == 16
+    finally:
+        fault("clear")
+    assert httpx.get(app2, timeout=10).status_code == 200
+
+
+def test_kill_and_restart_an_app_while_the_gateway_keeps_serving(
+        system: RunningSystem) -> None:
+    old_pid = int(str(component(system, "app-2")["pid"]))
+    assert control(system, "/api/faults", {"component": "app-2", "action": "kill"}
+                   ).status_code == 200
+    assert component(system, "app-2")["state"] == "killed"
+    assert not pid_alive(old_pid)
+    with httpx.Client(base_url=system.gateway, timeout=10) as client:
+        codes = [client.get("/healthz").status_code for _ in range(6)]
+    assert codes == [200] * 6  # retried on app-1, then app-2 ejected
+    assert control(system, "/api/faults", {"component": "app-2", "action": "restart"}
+                   ).status_code == 200
+    row = component(system, "app-2")
+    assert row["state"] == "running"
+    assert row["pid"] != old_pid
+    assert httpx.get(f"http://127.0.0.1:{system.ports['app2']}/healthz",
+                     timeout=10).status_code == 200
+
+
+def test_policies_switch_live(system: RunningSystem) -> None:
+    import redis
+
+    admin = f"http://127.0.0.1:{system.ports['gateway_admin']}"
+    before = httpx.get(f"{admin}/status", timeout=10).json()["upstreams"]["app"]["balance"]
+    assert control(system, "/api/policy", {"policy": "balance", "value": "p2c"}
+                   ).status_code == 200
+    after = httpx.get(f"{admin}/status", timeout=10).json()["upstreams"]["app"]["balance"]
+    assert after != before
+    assert control(system, "/api/policy", {"policy": "eviction", "value": "allkeys-lfu"}
+                   ).status_code == 200
+    cache = redis.Redis(port=system.ports["cache"], socket_timeout=5)
+    try:
+        assert cache.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lfu"}
+    finally:
+        cache.close()
+    reply = control(system, "/api/policy", {"policy": "balance", "value": "nope"})
+    assert reply.status_code == 400
+    assert "algorithm must be one of" in reply.json()["error"]
+    with httpx.Client(base_url=system.gateway, timeout=10) as client:
+        token = client.post("/api/signup", json={"username": "rita", "password": "pw-123456"}
+                            ).json()["token"]
+        headers = {"authorization": f"Bearer {token}"}
+        assert control(system, "/api/policy", {"policy": "rate_limit", "value": "0.1",
+                                               "route": "posts", "burst": 1}
+                       ).status_code == 200
+        try:
+            codes = [client.post("/api/posts", json={"text": f"limited {i}"},
+                                 headers=headers).status_code for i in range(3)]
+        finally:
+            control(system, "/api/policy", {"policy": "rate_limit", "value": "2",
+                                            "route": "posts", "burst": 5})
+    assert codes == [201, 429, 429]
+
+
+def test_failover_promotes_the_replica_and_keeps_acknowledged_posts(
+        system: RunningSystem) -> None:
+    import redis
+
+    with httpx.Client(base_url=system.gateway, timeout=15) as client:
+        reply = client.post("/api/signup", json={"username": "fay", "password": "pw-123456"})
+        token, uid = reply.json()["token"], reply.json()["user_id"]
+        headers = {"authorization": f"Bearer {token}"}
+        acked = []
+        for i in range(3):
+            post = client.post("/api/posts", json={"text": f"before {i}"}, headers=headers)
+            assert post.status_code == 201, post.text
+            if post.json()["replicas_acked"] >= 1:
+                acked.append(post.json()["id"])
+        assert acked
+        assert control(system, "/api/faults", {"component": "store-primary",
+                                               "action": "kill"}).status_code == 200
+        assert wait_until(lambda: httpx.get(f"{system.control}/api/state", timeout=5)
+                          .json()["primary"] == "store-replica", 60)
+        topology = json.loads((system.data_dir / "topology.json").read_text())
+        assert topology["store_primary"] == f"127.0.0.1:{system.ports['replica']}"
+        # The apps follow the topology file: a new post lands on the promoted replica.
+        assert wait_until(lambda: client.post("/api/posts", json={"text": "after"},
+                                              headers=headers).status_code == 201, 60)
+    replica = redis.Redis(port=system.ports["replica"], socket_timeout=5)
+    try:
+        stored = {int(x) for x in replica.lrange(f"chirp:posts:{uid}", 0, -1)}
+    finally:
+        replica.close()
+    assert [p for p in acked if p not in stored] == []
+
+
+def test_down_stops_a_system_started_from_another_terminal(system: RunningSystem) -> None:
+    pids = system.component_pids()
+    result = hld("down", "--data-dir", str(system.data_dir))
+    assert result.returncode == 0, result.stderr
+    assert "stopped" in result.stdout
+    system.process.wait(timeout=30)
+    assert [p for p in pids if pid_alive(p)] == []
+    assert not (system.data_dir / "system.json").exists()
+    result = hld("status", "--data-dir", str(system.data_dir))
+    assert result.returncode == 2
+    assert "no running system" in result.stderr
 
 
 def test_starting_twice_names_the_busy_port(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 SCRAPE_TIMEOUT_S = 0.5
 LONG_LIVED_ROUTES = ("stream",)  # SSE streams last minutes; not request latency
+GATEWAY_EVENTS_SEEN_MAX = 500   # gateway events already copied into the event log
 LATENCY_WINDOW = 5          # snapshots (~1 s apart) behind the dashboard's p50/p99
 FANOUT_STREAM = "chirp:fanout"
 
@@ -83,6 +85,7 @@ class Collector:
         self.latest: dict[str, Any] = {}
         # Cumulative latency histograms of the last few snapshots: p50/p99 describe the
         # last seconds, not everything since the gateway started.
+        self.gateway_events_seen: deque[str] = deque(maxlen=GATEWAY_EVENTS_SEEN_MAX)
         self.latency_history: deque[list[tuple[float, float]]] = deque(
             maxlen=LATENCY_WINDOW + 1)
 
@@ -169,6 +172,7 @@ class Collector:
                       p99_ms=None if p99_s is None else round(p99_s * 1000, 1),
                       error_pct=round(100 * error_rate / rps, 1) if rps else 0.0,
                       limited_rps=round(self._rate("gw.429", limited, now), 1))
+        self._copy_gateway_events(status_json.get("events", []))
         app = status_json.get("upstreams", {}).get("app", {})
         servers = {s["server"]: s for s in app.get("servers", [])}
         for i, port in enumerate(cfg.app_ports, 1):
@@ -191,6 +195,18 @@ class Collector:
         out["balance"] = app.get("balance")
         out["requests_total"] = total
         return out
+
+    def _copy_gateway_events(self, events: list[dict[str, Any]]) -> None:
+        """Breaker transitions, ejections, readmissions and 429 spikes join the event log."""
+        for record in events:
+            if not isinstance(record, dict) or "kind" not in record:
+                continue
+            key = json.dumps(record, sort_keys=True, default=str)
+            if key in self.gateway_events_seen:
+                continue
+            self.gateway_events_seen.append(key)
+            fields = {k: v for k, v in record.items() if k not in ("ts", "kind")}
+            self.plane.event(str(record["kind"]), source="gateway", **fields)
 
     async def _stores(self, now: float, components: dict[str, dict[str, Any]]
                       ) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from hld.control.supervisor import ProcessSpec, Supervisor, hld_argv, port_free
 from hld.control.system import SystemConfig
 
 EVENTS_MAX = 2000
+MONITOR_PERIOD_S = 0.5   # how often the primary is pinged
+COLLECT_PERIOD_S = 1.0   # how often the dashboard's snapshot is taken
 FAULT_ACTIONS = ("kill", "pause", "resume", "restart", "latency", "bandwidth", "reset",
                  "blackhole", "down", "clear")
 POLICY_KINDS = ("balance", "eviction", "rate_limit")
@@ -58,6 +60,7 @@ class ControlPlane:
         self.replica: str | None = "store-replica"
         self.primary_down_since: float | None = None
         self.monitor_task: asyncio.Task[None] | None = None
+        self.collect_task: asyncio.Task[None] | None = None
         self.started_at = time.time()
         self.collector = Collector(self)
 
@@ -138,7 +141,7 @@ retries = 2
 retry_backoff = "full"
 max_concurrent = 512
 queue = 512
-health_check = {{ path = "/healthz", interval_s = 1.0, timeout_s = 0.5 }}
+health_check = {{ path = "/healthz", interval_s = 1.0, timeout_s = 2.0 }}
 outlier = {{ consecutive_failures = 3, base_ejection_s = 5.0, max_ejection_pct = 50.0 }}
 breaker = {{ failure_rate_pct = 50.0, window = 50, minimum_calls = 20, open_s = 3.0 }}
 
@@ -261,7 +264,9 @@ upstream = "app"
             self.supervisor.start(spec)
             await asyncio.to_thread(self.supervisor.wait_ready, spec.name)
         self.supervisor.write_state(self.urls())
-        self.monitor_task = asyncio.get_running_loop().create_task(self.monitor())
+        loop = asyncio.get_running_loop()
+        self.monitor_task = loop.create_task(self.monitor())
+        self.collect_task = loop.create_task(self.collect())
         self.event("up", components=len(self.supervisor.order))
 
     def urls(self) -> dict[str, Any]:
@@ -278,26 +283,35 @@ upstream = "app"
         }
 
     async def stop(self) -> None:
-        if self.monitor_task is not None:
-            self.monitor_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.monitor_task
+        for task in (self.monitor_task, self.collect_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await asyncio.to_thread(self.supervisor.stop_all)
         for proxy in self.proxies.values():
             await proxy.close()
         with contextlib.suppress(OSError):
             (self.data_dir / "system.json").unlink()
 
+    async def collect(self) -> None:
+        """Once a second: a metrics snapshot for the dashboard (apart from the watch, so a
+        slow scrape never delays a failover)."""
+        while True:
+            await asyncio.sleep(COLLECT_PERIOD_S)
+            with contextlib.suppress(Exception):  # a broken scrape must not stop the loop
+                await self.collector.snapshot()
+
     async def monitor(self) -> None:
-        """Once a second: notice exits, watch the primary, fail over when it is gone."""
+        """Twice a second: notice exits, watch the primary, fail over when it is gone."""
         import redis.asyncio
 
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(MONITOR_PERIOD_S)
             self.supervisor.poll()
             port = (self.config.store.primary_port if self.primary == "store-primary"
                     else self.config.store.replica_port)
-            client = redis.asyncio.Redis(host=self.host, port=port, socket_timeout=0.5,
+            client = redis.asyncio.Redis(host=self.host, port=port, socket_timeout=1.0,
                                          socket_connect_timeout=0.5)
             try:
                 await client.ping()
@@ -311,8 +325,6 @@ upstream = "app"
                     await self.failover()
             finally:
                 await client.aclose()
-            with contextlib.suppress(Exception):  # a broken scrape must not stop the watch
-                await self.collector.snapshot()
 
     async def failover(self) -> None:
         """Promote the replica and repoint everyone at it."""

@@ -7,6 +7,10 @@
     GET  /api/events                the event log (faults, failovers, policy switches)
     POST /api/faults                {"component": "app-1", "action": "kill", ...}
     POST /api/policy                {"policy": "balance", "value": "p2c", ...}
+    GET  /metrics                   Prometheus: the control plane's view of every component,
+                                    including the stores' INFO figures (hld-store speaks
+                                    RESP only, so this is its exporter, as redis_exporter is
+                                    for redis-server)
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hld.control.plane import FAULT_ACTIONS, POLICY_KINDS, ControlError, ControlPlane
@@ -100,9 +104,70 @@ def create_app(plane: ControlPlane) -> Starlette:
         except ControlError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
 
+    async def metrics(request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(exposition(plane.collector.latest), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(routes=[
+        Route("/metrics", metrics),
         Route("/", page), Route("/api/state", state), Route("/api/snapshot", snapshot),
         Route("/api/stream", stream), Route("/api/events", events),
         Route("/api/faults", faults, methods=["POST"]),
         Route("/api/policy", policy, methods=["POST"]),
     ])
+
+
+# (metric name, help, component field) exported per component from the latest snapshot
+COMPONENT_GAUGES = (
+    ("hld_component_requests_per_second", "Requests per second seen by the gateway", "rps"),
+    ("hld_component_error_percent", "Share of failed requests or upstream attempts",
+     "error_pct"),
+    ("hld_component_latency_p50_ms", "Gateway p50 latency over the last seconds", "p50_ms"),
+    ("hld_component_latency_p99_ms", "Gateway p99 latency over the last seconds", "p99_ms"),
+    ("hld_store_ops_per_second", "Commands per second (INFO total_commands_processed)",
+     "ops"),
+    ("hld_store_used_memory_bytes", "INFO used_memory", "used_memory"),
+    ("hld_store_keys", "Keys in db0", "keys"),
+    ("hld_store_hit_ratio_percent", "Keyspace hits over hits + misses, last second",
+     "hit_ratio_pct"),
+    ("hld_store_evicted_keys", "INFO evicted_keys", "evicted_keys"),
+    ("hld_store_replication_lag_bytes", "Primary offset minus the replica's",
+     "repl_lag_bytes"),
+)
+
+
+def exposition(snapshot: dict[str, Any]) -> bytes:
+    """The snapshot as Prometheus text: one gauge family per figure, labelled by component."""
+    from prometheus_client import generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.registry import CollectorRegistry
+
+    components: dict[str, dict[str, Any]] = snapshot.get("components", {})
+
+    class SnapshotCollector:
+        def collect(self) -> Any:
+            up = GaugeMetricFamily("hld_component_up", "1 when the component is healthy, "
+                                   "0.5 degraded, 0 down", labels=["component", "kind"])
+            for name, c in components.items():
+                up.add_metric([name, str(c.get("kind", ""))],
+                              {"up": 1.0, "degraded": 0.5}.get(str(c.get("health")), 0.0))
+            yield up
+            for metric, text, key in COMPONENT_GAUGES:
+                family = GaugeMetricFamily(metric, text, labels=["component"])
+                for name, c in components.items():
+                    value = c.get(key)
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        family.add_metric([name], float(value))
+                yield family
+            queue = snapshot.get("queue", {})
+            for key in ("depth", "pending", "lag"):
+                if isinstance(queue.get(key), int | float):
+                    family = GaugeMetricFamily(f"hld_fanout_queue_{key}",
+                                               f"chirp:fanout stream {key}")
+                    family.add_metric([], float(queue[key]))
+                    yield family
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector())
+    return bytes(generate_latest(registry))
