@@ -275,6 +275,7 @@ def test_json_rows_cover_every_operation_and_counts_add_up(
     assert overall["users"] == 12
     assert overall["elapsed_s"] >= 1.4
     assert overall["cpu_us_per_request"] > 0
+    assert 0 <= overall["send_wait_ms_p99"] <= overall["p99_ms"] * 1.01
     assert "planned_rps" not in rows[0]
     assert 0 < overall["p50_ms"] <= overall["p90_ms"] <= overall["p99_ms"] <= \
         overall["max_ms"] * 1.01
@@ -309,11 +310,12 @@ def test_429s_are_counted_apart_from_other_4xx(
 def test_the_in_flight_cap_drops_and_counts_arrivals(served: Served, fake: FakeChirp) -> None:
     fake.read_delay_s = 0.3
     config = LoadConfig(url=served.url, rps=100.0, duration_s=1.0, users=4, seed=3,
-                        mix=parse_mix("read=1"), max_in_flight=2, connections=2)
+                        mix=parse_mix("read=1"), max_in_flight=3, connections=1)
     result = run_load(config)
     overall = result.overall
     assert overall.dropped_by_cap > 0
-    assert result.in_flight_max == 2
+    assert result.in_flight_max == 3
+    assert result.send_wait_ms_p99 >= 250  # queued behind a 300 ms read on the one socket
     assert overall.offered == overall.dropped_by_cap + overall.completed \
         + overall.timeouts + overall.conn_errors
 

@@ -201,6 +201,10 @@ class LoadResult:
     ok_p99_ms_in_burst: float   # admitted-request latency while a burst ran ...
     ok_p99_ms_outside_burst: float  # ... and while none did
     cpu_s: float                # this process's CPU time during the load phase
+    # From the scheduled instant until written to a socket: the generator's own lag plus
+    # the wait for a free connection. When it is large, raise --connections (or the
+    # generator is short of CPU: see cpu_us_per_request and late_arrivals).
+    send_wait_ms_p99: float = math.nan
     interrupted: bool = False   # Ctrl-C ended the schedule early; figures cover elapsed_s
 
     @property
@@ -239,6 +243,7 @@ class LoadResult:
             "planned_rps": round(self.planned_rps, 2), "elapsed_s": round(self.elapsed_s, 3),
             "late_arrivals": self.late_arrivals, "in_flight_max": self.in_flight_max,
             "cpu_us_per_request": _round(self.cpu_us_per_request),
+            "send_wait_ms_p99": _round(self.send_wait_ms_p99),
             "ok_p99_ms_in_burst": _round(self.ok_p99_ms_in_burst),
             "ok_p99_ms_outside_burst": _round(self.ok_p99_ms_outside_burst),
             "users": self.users, "setup_s": round(self.setup.elapsed_s, 3),
@@ -674,6 +679,8 @@ class _LoadConnection(asyncio.Protocol):
         self.requests += 1
         self.item = item
         self.answered = False
+        if not item.retried:
+            self.engine.run.send_wait.record(self.engine.loop.time() - item.scheduled)
         self.transport.write(item.data)
 
     def close(self) -> None:
@@ -798,6 +805,7 @@ class _Run:
         self.counters = {op: _OpCounters() for op in OPERATIONS}
         self.ok_in_burst = Histogram()
         self.ok_outside_burst = Histogram()
+        self.send_wait = Histogram()  # scheduled instant -> written on a connection
         self.in_flight = 0
         self.in_flight_max = 0
         self.late = 0
@@ -969,7 +977,8 @@ class _Run:
             late_arrivals=self.late,
             ok_p99_ms_in_burst=self.ok_in_burst.quantile(0.99) * 1000.0,
             ok_p99_ms_outside_burst=self.ok_outside_burst.quantile(0.99) * 1000.0,
-            cpu_s=cpu_s, interrupted=self.interrupted)
+            cpu_s=cpu_s, send_wait_ms_p99=self.send_wait.quantile(0.99) * 1000.0,
+            interrupted=self.interrupted)
 
 
 # ---- entry points ---------------------------------------------------------------------------
@@ -1068,6 +1077,7 @@ def _positive_float(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the usage block
     d = DEFAULTS
     parser.add_argument("--url", default=d["url"],
                         help=f"the gateway (default: {d['url']})")
@@ -1163,7 +1173,8 @@ def _summary(result: LoadResult) -> str:
     return (f"load: {result.overall.offered:,} arrivals at {result.planned_rps:,.0f} rps "
             f"planned {planned}; achieved {result.achieved_rps:,.1f} rps; "
             f"{result.overall.dropped_by_cap} dropped by the in-flight cap, "
-            f"{result.late_arrivals} sent late; generator CPU "
+            f"{result.late_arrivals} sent late, p99 {result.send_wait_ms_p99:.1f} ms from "
+            f"schedule to socket; generator CPU "
             f"{result.cpu_us_per_request:.0f} us/request{bursts}")
 
 
