@@ -209,6 +209,8 @@ class Chirp:
         return Profile(user.id, user.username, user.created_at, followers, following, posts)
 
     async def profile(self, username: str) -> Profile:
+        if not _USERNAME.fullmatch(username):  # cannot exist: spare the cache and SQL
+            raise ApiError(404, f"no user named {username[:40]!r}")
         (cached,) = await self._cache_get("user", [keys.cached_user(username)])
         if cached is not None:
             data = json.loads(cached)
