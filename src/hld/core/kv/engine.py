@@ -38,6 +38,9 @@ SUBSCRIBED_ALLOWED: Final = frozenset({
 MULTI_IMMEDIATE: Final = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit",
                                     b"reset"})
 EVICTIONS_PER_COMMAND_MAX: Final = 10_000  # bounds the work one write can trigger
+# Spellings of command names cached for lookup ("SET", "set", "Set"...): a client sending
+# random capitalisations must not grow the cache without bound.
+COMMAND_SPELLINGS_MAX: Final = 4096
 
 ERR_OOM: Final = error("OOM command not allowed when used memory > 'maxmemory'.")
 ERR_NOAUTH: Final = error("NOAUTH Authentication required.")
@@ -64,7 +67,9 @@ class Engine:
                  maxmemory_samples: int = 5) -> None:
         self.db = Keyspace()
         self.table = table
-        self.commands = table.by_name
+        # Lookup by the name as sent, filled on first use of each spelling: clients send
+        # "SET" or "set" consistently, so the per-request lower() is skipped after that.
+        self.commands: dict[bytes, Command] = dict(table.by_name)
         self.pubsub = PubSub()
         self.rng = rng
         self.requirepass = requirepass
@@ -106,7 +111,9 @@ class Engine:
     def execute(self, c: Client, argv: list[bytes]) -> bytes | Block:
         """Run one command for client ``c``; returns the encoded reply or a ``Block``."""
         self.total_commands += 1
-        cmd = self.commands.get(argv[0].lower())
+        cmd = self.commands.get(argv[0])
+        if cmd is None:
+            cmd = self._lookup(argv[0])
         if not c.plain or self.readonly:
             return self._execute_slow(c, cmd, argv[0].lower(), argv)
         if cmd is None:
@@ -133,6 +140,12 @@ class Engine:
         if c.propagate is not None:
             c.propagate = None
         return reply  # type: ignore[no-any-return]
+
+    def _lookup(self, name: bytes) -> Command | None:
+        cmd = self.table.by_name.get(name.lower())
+        if cmd is not None and len(self.commands) < COMMAND_SPELLINGS_MAX:
+            self.commands[name] = cmd
+        return cmd
 
     def _call(self, c: Client, cmd: Command, argv: list[bytes]) -> bytes | Block:
         db = self.db

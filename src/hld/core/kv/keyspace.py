@@ -169,6 +169,31 @@ class Keyspace:
         if self.blocking and key in self.blocking:
             self.ready.append(key)
 
+    def set_string(self, key: bytes, value: bytes) -> None:
+        """Plain SET: ``set`` for a bytes value, without its general cases (hot path)."""
+        data = self.data
+        old = data.get(key)
+        if old is None:
+            self.used += KEY_BYTES_OVERHEAD + 33 + len(key) + len(value)
+            data[key] = value
+            if self.tracker is not None:
+                self.tracker.added(key, KEY_BYTES_OVERHEAD + 33 + len(key) + len(value))
+        elif type(old) is bytes:
+            self.used += len(value) - len(old)
+            data[key] = value
+            if self.expires and key in self.expires:
+                self._drop_expire(key)
+            if self.tracker is not None:
+                self.tracker.resized(key, KEY_BYTES_OVERHEAD + 33 + len(key) + len(value))
+        else:
+            self.set(key, value)
+            return
+        self.dirty += 1
+        if self.watchers:
+            self._touch_watchers(key)
+        if self.blocking and key in self.blocking:
+            self.ready.append(key)
+
     def grew(self, key: bytes, delta_bytes: int) -> None:
         """A container value changed in place; ``delta_bytes`` is its size change."""
         self.used += delta_bytes

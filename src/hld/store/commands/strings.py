@@ -99,12 +99,19 @@ def store_with_deadline(c: Any, key: bytes, value: bytes, at: int | None,
 
 
 # SET key value [NX | XX] [GET] [EX seconds | PX ms | EXAT ts | PXAT ts-ms | KEEPTTL]
-@command("set", arity=-3, flags="write denyoom", keys=(1, 1, 1), group="string")
+@fast_command("set", arity=-3, flags="write denyoom", keys=(1, 1, 1), group="string")
 def set_(c: Any, argv: list[bytes]) -> bytes:
     """Set the string value of a key."""
     if len(argv) == 3:
-        c.db.set(argv[1], argv[2])
+        c.db.set_string(argv[1], argv[2])
         return OK
+    try:
+        return _set_with_options(c, argv)
+    except CommandError as exc:
+        return exc.reply
+
+
+def _set_with_options(c: Any, argv: list[bytes]) -> bytes:
     key, value = argv[1], argv[2]
     nx = xx = get = keep_ttl = False
     unit: bytes | None = None
