@@ -49,7 +49,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's module is imported.
+
+    Every process of the running system starts through here, so importing one module
+    instead of all of them keeps start-up short and keeps one broken module from taking
+    every command down with it.
+    """
     parser = _Parser(
         prog="hld",
         description="hld: the high-level-design roadmap made real.",
@@ -59,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, module_name in COMMANDS:
         if not _exists(module_name):
             continue
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(cmd)
@@ -66,9 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    known = {name for name, _, _ in COMMANDS}
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in known else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(arguments))
+    args = parser.parse_args(arguments)
     try:
         status: int = args._run(args)
     except CLIError as exc:
