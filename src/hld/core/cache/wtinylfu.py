@@ -30,14 +30,14 @@ resized as the workload runs. Two ways are built in (``adapt_by``):
   to 3.6 points; ``hld bench cache`` measures the default against theine.
 
 Speed: each region is an ``OrderedDict`` (C-speed move-to-end and pop-oldest) and
-``_where`` maps a key to its region, so a hit costs one lookup to find it. An entry is a
-list ``[value, slots, hits]``: ``slots``, the key's places in the sketch, are computed
-once when it enters, and a hit only bumps the entry's own ``hits`` tally instead of four
-sketch counters. Tallies reach the sketch when the entry is evicted and just before each
-aging; admission adds the tally to the sketch's estimate, so decisions see every use
-(and a resident key's uses never inflate the colliding counters of other keys). Aging,
-admission and the climber all run on the miss path, so a hit costs about what an LRU hit
-does.
+``_where`` maps a key to its entry, a list ``[value, slots, hits, region]``, so a hit
+costs one lookup to find the entry and its region. ``slots``, the key's places in the
+sketch, are computed once when it enters, and a hit only bumps the entry's own ``hits``
+tally instead of four sketch counters. Tallies reach the sketch when the entry is
+evicted and just before each aging; admission adds the tally to the sketch's estimate,
+so decisions see every use (and a resident key's uses never inflate the colliding
+counters of other keys). Aging, admission and adaptation all run on the miss path, so a
+hit costs little more than an LRU hit.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ CLIMB_STEP_SHARE = 0.0625      # first step: 6.25 % of capacity (Caffeine's choi
 CLIMB_STEP_DECAY = 0.98        # steps shrink as the window settles
 CLIMB_RESTART_CHANGE = 0.05    # a hit-ratio jump this large means a new workload: big steps
 
-# An entry: [value, slots (sketch positions), hits not yet added to the sketch]. A list,
-# not a class, because building one is a single bytecode on the miss path.
+# An entry: [value, slots (sketch positions), hits not yet added to the sketch, the region
+# holding it]. A list, not a class, because building one is a single bytecode.
 _Entry = list[Any]
 
 
@@ -84,7 +84,7 @@ class WTinyLFUCache(Cache[K, V]):
         self._window: OrderedDict[K, _Entry] = OrderedDict()
         self._probation: OrderedDict[K, _Entry] = OrderedDict()
         self._protected: OrderedDict[K, _Entry] = OrderedDict()
-        self._where: dict[K, OrderedDict[K, _Entry]] = {}
+        self._where: dict[K, _Entry] = {}
         self._weights: dict[K, int] | None = {} if weigher is not None else None
         self._sketch = FrequencySketch(capacity, sample_size=sample_size,
                                        doorkeeper=doorkeeper, before_age=self._flush_tallies)
@@ -121,15 +121,16 @@ class WTinyLFUCache(Cache[K, V]):
     # -- the interface -------------------------------------------------------------
 
     def get(self, key: K, default: V | None = None) -> V | None:
-        region = self._where.get(key)
-        if region is None:
+        entry = self._where.get(key)
+        if entry is None:
             self._misses += 1
             return default
         self._hits += 1
+        region = entry[3]
         if region is self._probation:
-            entry = region.pop(key)
+            del region[key]
             self._protected[key] = entry
-            self._where[key] = self._protected
+            entry[3] = self._protected
             weight = 1 if self._weights is None else self._weights[key]
             self._probation_weight -= weight
             self._protected_weight += weight
@@ -137,25 +138,23 @@ class WTinyLFUCache(Cache[K, V]):
                 self._demote_protected()
         else:
             region.move_to_end(key)
-            entry = region[key]
         entry[2] += 1
         return entry[0]  # type: ignore[no-any-return]
 
     def peek(self, key: K, default: V | None = None) -> V | None:
-        region = self._where.get(key)
-        return default if region is None else region[key][0]
+        entry = self._where.get(key)
+        return default if entry is None else entry[0]
 
     def put(self, key: K, value: V) -> None:
         if self._weights is not None:
             self._put_weighted(key, value)
             return
         where = self._where
-        region = where.get(key)
-        if region is not None:
-            entry = region[key]
+        entry = where.get(key)
+        if entry is not None:
             entry[0] = value
             entry[2] += 1
-            region.move_to_end(key)
+            entry[3].move_to_end(key)
             return
         if self._hits + self._misses >= self._check_at:
             self._periodic()
@@ -164,8 +163,7 @@ class WTinyLFUCache(Cache[K, V]):
         slots = self._slots(key)
         self._record(slots)
         window = self._window
-        window[key] = [value, slots, 0]
-        where[key] = window
+        where[key] = window[key] = [value, slots, 0, window]
         self._weight += 1
         if len(window) <= self._window_max:
             self._window_weight += 1
@@ -176,7 +174,7 @@ class WTinyLFUCache(Cache[K, V]):
         probation = self._probation
         if self._probation_weight + self._protected_weight < self._main_max:
             probation[candidate] = candidate_entry
-            where[candidate] = probation
+            candidate_entry[3] = probation
             self._probation_weight += 1
             return
         victims = probation or self._protected
@@ -188,7 +186,7 @@ class WTinyLFUCache(Cache[K, V]):
                                    victim_entry[1], victim_entry[2]):
                 del victims[victim]
                 probation[candidate] = candidate_entry
-                where[candidate] = probation
+                candidate_entry[3] = probation
                 if victims is not probation:
                     self._protected_weight -= 1
                     self._probation_weight += 1
@@ -208,9 +206,10 @@ class WTinyLFUCache(Cache[K, V]):
             self._on_evict(leaving, leaving_entry[0])
 
     def delete(self, key: K) -> bool:
-        region = self._where.pop(key, None)
-        if region is None:
+        entry = self._where.pop(key, None)
+        if entry is None:
             return False
+        region = entry[3]
         del region[key]
         weight = 1 if self._weights is None else self._weights.pop(key)
         self._add_region_weight(region, -weight)
@@ -300,9 +299,9 @@ class WTinyLFUCache(Cache[K, V]):
         if weights is None:  # pragma: no cover - put() only comes here with a weigher
             raise RuntimeError("weighted put on a cache without a weigher")
         weight = self._weigh(key, value)
-        region = self._where.get(key)
-        if region is not None:
-            entry = region[key]
+        entry = self._where.get(key)
+        if entry is not None:
+            region = entry[3]
             entry[0] = value
             entry[2] += 1
             region.move_to_end(key)
@@ -321,8 +320,7 @@ class WTinyLFUCache(Cache[K, V]):
             self._consult_ghosts(key)
         slots = self._slots(key)
         self._record(slots)
-        self._window[key] = [value, slots, 0]
-        self._where[key] = self._window
+        self._where[key] = self._window[key] = [value, slots, 0, self._window]
         weights[key] = weight
         self._window_weight += weight
         self._weight += weight
@@ -373,7 +371,7 @@ class WTinyLFUCache(Cache[K, V]):
                 self._remember(self._ghost_main, victim)
             self._evict_one_from_main()
         self._probation[key] = entry
-        self._where[key] = self._probation
+        entry[3] = self._probation
         self._probation_weight += weight
 
     def _drop(self, key: K, entry: _Entry, weight: int) -> None:
@@ -396,7 +394,7 @@ class WTinyLFUCache(Cache[K, V]):
         while self._protected_weight > self._protected_max and protected:
             key, entry = protected.popitem(last=False)
             probation[key] = entry
-            self._where[key] = probation
+            entry[3] = probation
             weight = self._weight_of(key)
             self._protected_weight -= weight
             self._probation_weight += weight
@@ -424,7 +422,6 @@ class WTinyLFUCache(Cache[K, V]):
         if self._window_max == before:
             return
         window = self._window
-        where = self._where
         if self._window_max > before:
             # Main shrank: its least recent entries join the window's old end.
             while self._probation_weight + self._protected_weight > self._main_max:
@@ -434,7 +431,7 @@ class WTinyLFUCache(Cache[K, V]):
                 self._add_region_weight(region, -weight)
                 window[key] = entry
                 window.move_to_end(key, last=False)
-                where[key] = window
+                entry[3] = window
                 self._window_weight += weight
         else:
             # The window shrank: its least recent entries move to probation without a
@@ -444,7 +441,7 @@ class WTinyLFUCache(Cache[K, V]):
                 weight = self._weight_of(key)
                 self._window_weight -= weight
                 self._probation[key] = entry
-                where[key] = self._probation
+                entry[3] = self._probation
                 self._probation_weight += weight
         # Weighted entries move whole, so a region can end up over its new share.
         while (self._probation_weight + self._protected_weight > self._main_max
