@@ -46,6 +46,9 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"
 COMPRESSIBLE = (b"text/", b"application/json", b"application/javascript",
                 b"application/xml", b"image/svg+xml")
 GZIP_BYTES_MIN = 1024
+# Response headers write_head must look at; every other header is copied as it is.
+_RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"x-request-id", b"content-type",
+                                  b"content-encoding"}
 
 # Connection states the sweep looks at.
 HEAD, BODY, BUSY, IDLE = range(4)
@@ -564,11 +567,13 @@ class Exchange:
         upstream.balancer.on_finish(backend, latency_s, ok=ok, now=now)
         breaker = upstream.breaker
         if breaker is not None:
+            before = breaker.state
             if ok:
                 breaker.on_success(latency_s, now)
             else:
                 breaker.on_failure(latency_s, now)
-            self.gateway.note_breaker(upstream)
+            if breaker.state is not before:  # events are bounded; the sweep drains the rest
+                self.gateway.note_breaker(upstream)
         self.gateway.metrics.upstream(upstream.name, backend.name, ok, latency_s)
 
     def retry_or_fail(self, status: int, reason: str) -> None:
@@ -659,20 +664,22 @@ class Exchange:
         content_type = b""
         encoded = False
         out: list[bytes] = [status_line(status)]
+        append = out.append
         for name, value in headers:
-            if name == b"content-length":
-                length = int(value) if value.strip().isdigit() else None
-                continue
-            if name == b"transfer-encoding":
-                chunked = True
-                continue
-            if name in HOP_BY_HOP or name == b"x-request-id":
-                continue
-            if name == b"content-type":
-                content_type = value.lower()
-            elif name == b"content-encoding":
-                encoded = True
-            out.append(name + b": " + value + b"\r\n")
+            if name in _RESPONSE_SPECIAL:  # rare names: one set lookup for the common ones
+                if name == b"content-length":
+                    length = int(value) if value.strip().isdigit() else None
+                    continue
+                if name == b"transfer-encoding":
+                    chunked = True
+                    continue
+                if name in HOP_BY_HOP or name == b"x-request-id":
+                    continue
+                if name == b"content-type":
+                    content_type = value.lower()
+                elif name == b"content-encoding":
+                    encoded = True
+            append(name + b": " + value + b"\r\n")
         bodyless = status in (204, 304) or self.method == b"HEAD" or 100 <= status < 200
         self._close_delimited = not bodyless and length is None and not chunked
         if (route.gzip and not encoded and not bodyless and content_type.startswith(COMPRESSIBLE)

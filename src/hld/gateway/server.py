@@ -48,6 +48,7 @@ _OWN_HEADERS = frozenset({
     b"x-forwarded-host", b"x-real-ip", b"forwarded", DEADLINE_HEADER.encode(), b"expect",
     *IDENTITY_HEADERS,
 })
+_NOT_FORWARDED = HOP_BY_HOP | _OWN_HEADERS | {b"content-length"}
 EVENTS_MAX = 1000  # the event log the dashboard reads is a bounded ring
 ACCESS_LOG_BUFFER_BYTES = 64 * 1024
 
@@ -250,13 +251,14 @@ class Gateway:
         websocket = head.upgrade == b"websocket"
         lines = [head.method + b" " + target + b" HTTP/1.1\r\n"]
         forwarded_for = exchange.client.peer
+        append = lines.append
         for name, value in head.headers:
-            if name in HOP_BY_HOP or name in _OWN_HEADERS or name == b"content-length":
+            if name in _NOT_FORWARDED:
                 if name == b"x-forwarded-for" and self.trusted \
                         and self._trusted(exchange.client.peer):
                     forwarded_for = value.decode("latin-1") + ", " + exchange.client.peer
                 continue
-            lines.append(name + b": " + value + b"\r\n")
+            append(name + b": " + value + b"\r\n")
         if websocket:
             lines.append(b"connection: upgrade\r\nupgrade: websocket\r\n")
         now = self.clock()
