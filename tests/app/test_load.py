@@ -335,6 +335,21 @@ def test_requests_past_their_timeout_are_counted_and_the_run_stays_bounded(
     assert time.monotonic() - started < 15.0
 
 
+def test_arrivals_a_whole_timeout_late_count_as_timeouts_without_being_sent(
+        served: Served, fake: FakeChirp) -> None:
+    """A stalled generator (here: a progress callback that blocks the loop) does not
+    send requests that are already past their timeout; it counts them."""
+    config = LoadConfig(url=served.url, rps=100.0, duration_s=1.0, users=3, seed=6,
+                        timeout_s=0.1)
+    result = run_load(config, on_progress=lambda _snap: time.sleep(0.3))
+    overall = result.overall
+    unsent = overall.offered - overall.dropped_by_cap - result.sent
+    assert unsent > 0
+    assert overall.timeouts >= unsent
+    assert overall.offered == overall.dropped_by_cap + overall.completed \
+        + overall.timeouts + overall.conn_errors
+
+
 def test_bursts_add_arrivals_and_report_admitted_latency_inside_and_outside(
         served: Served, fake: FakeChirp) -> None:
     config = LoadConfig(url=served.url, rps=40.0, duration_s=1.0, users=4, seed=8,

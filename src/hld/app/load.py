@@ -16,8 +16,9 @@ a request was *scheduled*, not sent, so a slow server (or a slow generator) show
 the percentiles instead of silently lowering the offered rate (coordinated omission).
 At most ``--max-in-flight`` requests are outstanding (waiting for one of the
 ``--connections`` sockets, or on the wire); arrivals beyond that are dropped and counted.
-A request is given up ``--timeout`` seconds after its scheduled instant, so the run ends
-within the duration plus one timeout and a moment.
+A request is given up ``--timeout`` seconds after its scheduled instant (counted as a
+timeout, even if it never left because the generator or the queue for a connection was
+that far behind), so the run ends within the duration plus one timeout and a moment.
 
 The client is ours: keep-alive HTTP/1.1 connections as asyncio protocols with httptools'
 response parser, driven by callbacks (a finished response hands its connection the next
@@ -200,6 +201,7 @@ class LoadResult:
     late_arrivals: int          # sent LATE_ARRIVAL_S or more after their schedule
     ok_p99_ms_in_burst: float   # admitted-request latency while a burst ran ...
     ok_p99_ms_outside_burst: float  # ... and while none did
+    sent: int                   # requests handed to a connection (or queued for one)
     cpu_s: float                # this process's CPU time during the load phase
     # From the scheduled instant until written to a socket: the generator's own lag plus
     # the wait for a free connection. When it is large, raise --connections (or the
@@ -210,8 +212,7 @@ class LoadResult:
     @property
     def cpu_us_per_request(self) -> float:
         """The generator's own cost: its ceiling is about 1e6 / this per free core."""
-        sent = self.overall.offered - self.overall.dropped_by_cap
-        return self.cpu_s / sent * 1e6 if sent else math.nan
+        return self.cpu_s / self.sent * 1e6 if self.sent else math.nan
 
     @property
     def achieved_rps(self) -> float:
@@ -808,6 +809,7 @@ class _Run:
         self.send_wait = Histogram()  # scheduled instant -> written on a connection
         self.in_flight = 0
         self.in_flight_max = 0
+        self.sent = 0
         self.late = 0
         self.errors = 0
         self.status_429 = 0
@@ -906,6 +908,7 @@ class _Run:
             helpers.append(loop.create_task(self._tick(started, on_progress)))
         unyielded = 0
         cap = self.config.max_in_flight
+        timeout_s = self.config.timeout_s
         for t_s in self.schedule.arrivals(rng_arrivals):
             if self.interrupted:
                 break
@@ -924,11 +927,17 @@ class _Run:
                 if unyielded >= YIELD_EVERY:  # let responses in while catching up
                     await asyncio.sleep(0)
                     unyielded = 0
+            if -delay >= timeout_s:  # the generator is so far behind it would be given up
+                counters.timeouts += 1
+                self.errors += 1
+                self._settle(req, 0)
+                continue
             if self.in_flight >= cap:
                 counters.dropped += 1
                 self._settle(req, 0)
                 continue
             self.in_flight += 1
+            self.sent += 1
             self.in_flight_max = max(self.in_flight_max, self.in_flight)
             self.drained.clear()
             method, path, body = self._request(req)
@@ -977,7 +986,7 @@ class _Run:
             late_arrivals=self.late,
             ok_p99_ms_in_burst=self.ok_in_burst.quantile(0.99) * 1000.0,
             ok_p99_ms_outside_burst=self.ok_outside_burst.quantile(0.99) * 1000.0,
-            cpu_s=cpu_s, send_wait_ms_p99=self.send_wait.quantile(0.99) * 1000.0,
+            sent=self.sent, cpu_s=cpu_s, send_wait_ms_p99=self.send_wait.quantile(0.99) * 1000.0,
             interrupted=self.interrupted)
 
 
