@@ -349,3 +349,17 @@ def test_random_stream_sessions_answer_like_redis(seed: int, hld_store_port: int
         for client in clients:
             client.delete(key)
             client.close()
+
+
+def test_xadd_with_approximate_maxlen_trims_whole_blocks_like_redis(r: redis.Redis,
+                                                                  key: str) -> None:
+    pipe = r.pipeline(transaction=False)
+    for i in range(1, 351):
+        pipe.xadd(key, {"n": str(i)}, id=f"{i}-0")
+    pipe.execute()
+    r.xadd(key, {"n": "351"}, maxlen=120, approximate=True)
+    assert r.xlen(key) == 151  # 351 entries in blocks of 100: two whole blocks go
+    r.xadd(key, {"n": "352"}, maxlen=10, approximate=True)
+    assert r.xlen(key) == 52
+    assert r.xadd(key, {"n": "x"}, maxlen=0, approximate=True)
+    assert r.xinfo_stream(key)["entries-added"] == 353

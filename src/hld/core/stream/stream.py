@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from hld.core.stream import limits
 from hld.core.stream.deliveries import Delivery, Event, next_state
 from hld.core.stream.errors import ERR_BUSYGROUP, StreamError
-from hld.core.stream.ids import ID_MAX, ID_MIN, next_add_id
+from hld.core.stream.ids import ID_MAX, ID_MIN, MS_MAX, SEQ_BITS, next_add_id
 
 Fields = tuple[bytes, ...]
 
@@ -33,7 +33,8 @@ FIELD_BYTES_OVERHEAD = 33
 
 
 def entry_bytes(fields: Fields) -> int:
-    return ENTRY_BYTES_OVERHEAD + sum(FIELD_BYTES_OVERHEAD + len(f) for f in fields)
+    return (ENTRY_BYTES_OVERHEAD + FIELD_BYTES_OVERHEAD * len(fields)
+            + sum(map(len, fields)))
 Entry = tuple[int, Fields]
 # A history read may name an entry deleted since its delivery: its fields are None.
 MaybeEntry = tuple[int, Fields | None]
@@ -409,6 +410,17 @@ class Stream:
 
     def add(self, fields: Fields, spec: bytes = b"*", *, now_ms: int) -> int:
         """Append an entry; ``spec`` is XADD's ID argument. Returns the new ID."""
+        if spec == b"*" and now_ms < MS_MAX and self.last_id >> SEQ_BITS < MS_MAX:
+            # The clock's ms with sequence 0, or one past the last ID: the same rule as
+            # next_add_id (a full sequence rolls into the next ms), in one int max.
+            entry_id = max(now_ms << SEQ_BITS, self.last_id + 1)
+            self._ids.append(entry_id)
+            self._fields.append(fields)
+            self.nbytes += (ENTRY_BYTES_OVERHEAD + FIELD_BYTES_OVERHEAD * len(fields)
+                            + sum(map(len, fields)))
+            self.last_id = entry_id
+            self.entries_added += 1
+            return entry_id
         entry_id = next_add_id(spec, self.last_id, now_ms)
         self.append(entry_id, fields)
         return entry_id

@@ -44,7 +44,7 @@ from hld.core.stream.errors import (
     nogroup_readgroup,
 )
 from hld.core.stream.ids import format_id, parse_id, parse_strict_id
-from hld.core.stream.limits import TRIM_BLOCK_ENTRIES
+from hld.core.stream.limits import TRIM_APPROX_LIMIT_DEFAULT, TRIM_BLOCK_ENTRIES
 from hld.core.stream.stream import ConsumerGroup, Entry, MaybeEntry, PendingEntry, Stream
 from hld.store.commands import command
 from hld.store.limits import BLOCK_TIMEOUT_S_MAX
@@ -123,6 +123,36 @@ def _exact_trim_argv(key: bytes, stream: Stream) -> list[bytes]:
 @command("xadd", arity=-5, flags="write denyoom fast", keys=(1, 1, 1), group="stream",
          summary="Appends a new message to a stream.", since="5.0.0")
 def xadd(c: Any, argv: list[bytes]) -> bytes:
+    # The queue's hot path: `XADD key * f v ...` and `XADD key MAXLEN ~ N * f v ...` on an
+    # existing stream, in a handful of calls (no option parser, no records).
+    argc = len(argv)
+    if argv[2] == b"*" and argc % 2 == 1:
+        maxlen, first_field = -1, 3
+    elif (argc % 2 == 0 and argc >= 8 and argv[3] == b"~" and argv[5] == b"*"
+          and argv[2] in (b"MAXLEN", b"maxlen") and argv[4].isdigit() and len(argv[4]) < 19
+          and (argv[4][0] != 48 or argv[4] == b"0")):  # no leading zeros, as string2ll
+        maxlen, first_field = int(argv[4]), 6
+    else:
+        maxlen = first_field = 0
+    if first_field:
+        key = argv[1]
+        db = c.db
+        found = db.peek(key)
+        if type(found) is Stream:
+            fields = tuple(argv[first_field:])
+            before = found.nbytes
+            entry_id = found.add(fields, now_ms=db.now_ms)
+            trimmed = found.trim_maxlen(maxlen, approx=True,
+                                        limit=TRIM_APPROX_LIMIT_DEFAULT) if maxlen >= 0 else 0
+            db.grew(key, found.nbytes - before)
+            text_id = format_id(entry_id)
+            if trimmed:
+                c.propagate = [[b"XADD", key, text_id, *fields],
+                               _exact_trim_argv(key, found)]
+            else:
+                c.propagate = [[b"XADD", key, text_id, *fields]]
+            db.pushed(key)
+            return b"$%d\r\n%b\r\n" % (len(text_id), text_id)
     try:
         parsed = stream_args.parse_xadd(argv)
         key = parsed.key
@@ -132,24 +162,24 @@ def xadd(c: Any, argv: list[bytes]) -> bytes:
                 return null(c.proto)
             fresh = Stream()
             entry_id = fresh.add(parsed.fields, parsed.id_spec, now_ms=c.db.now_ms)
-            if parsed.trim is not None:
-                _trim(fresh, parsed.trim)
+            trimmed = _trim(fresh, parsed.trim) if parsed.trim is not None else 0
             c.db.set(key, fresh)
             stream = fresh
         else:
             before = stream.nbytes
             entry_id = stream.add(parsed.fields, parsed.id_spec, now_ms=c.db.now_ms)
-            if parsed.trim is not None:
-                _trim(stream, parsed.trim)
+            trimmed = _trim(stream, parsed.trim) if parsed.trim is not None else 0
             _changed(c, key, stream, before)
     except StreamError as exc:
         raise _fail(exc) from None
-    propagate = [[b"XADD", key, format_id(entry_id), *parsed.fields]]
-    if parsed.trim is not None:
-        propagate.append(_exact_trim_argv(key, stream))
-    c.propagate = propagate
+    text_id = format_id(entry_id)
+    if trimmed:
+        c.propagate = [[b"XADD", key, text_id, *parsed.fields],
+                       _exact_trim_argv(key, stream)]
+    else:
+        c.propagate = [[b"XADD", key, text_id, *parsed.fields]]
     c.db.pushed(key)
-    return _id_bulk(entry_id)
+    return b"$%d\r\n%b\r\n" % (len(text_id), text_id)
 
 
 # XTRIM key <MAXLEN | MINID> [= | ~] threshold [LIMIT count]
