@@ -34,7 +34,7 @@ NAME = "cache"
 HELP = "hit ratios of every cache policy on traces and synthetic workloads"
 
 COLUMNS = ("workload", "policy", "size", "hits", "requests", "hit_ratio_pct")
-DEFAULT_REQUESTS = 40_000         # per built-in workload: the default run stays quick
+DEFAULT_REQUESTS = 30_000         # per built-in workload: the default run stays quick
 DEFAULT_SEED = 1
 PROGRESS_MIN_REQUESTS = 200_000   # shorter runs finish before a progress bar helps
 PROGRESS_CHUNK = 20_000           # requests replayed between progress updates
