@@ -412,3 +412,24 @@ def test_a_bad_request_pipelined_behind_a_good_one_waits_for_its_answer(
     assert b'"slow": true' in rest
     assert b"HTTP/1.1 400" in rest
     assert (victim.hits("/slow"), victim.hits("/echo")) == (before[0] + 1, before[1])
+
+
+def test_many_slow_clients_are_all_closed_and_others_still_served(
+        gw: GatewayProcess, client: httpx.Client) -> None:
+    slow = []
+    try:
+        for _ in range(200):
+            sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+            sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(sock)
+        assert client.get("/echo").status_code == 200  # served while they hang
+        for sock in slow:  # each is answered 408 and closed by the sweep
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 408")
+    finally:
+        for sock in slow:
+            sock.close()
+    # No connection leaked: only the test's own keep-alive client may remain.
+    assert gw.status()["connections"] <= 2
