@@ -249,8 +249,19 @@ class Replication:
         now = time.time()
         if self.sync_jobs:
             self._poll_sync_jobs()
+        replicas = self.registry.replicas
         for client_id, conn in list(self.replica_conns.items()):
-            if conn.closed:
+            info_ = replicas.get(client_id)
+            silent_s = now - info_.last_ack_s if info_ is not None and \
+                info_.state == "online" else 0.0
+            silent = silent_s > LINK_TIMEOUT_S
+            if silent:
+                # Acknowledgements come every second: this link is dead without a TCP
+                # error (Redis' repl-timeout). The replica reconnects and resyncs.
+                log.warning("dropping replica %s: no acknowledgement for %.0fs",
+                            conn.client.addr, silent_s)
+                conn.close()
+            if conn.closed or silent:
                 self._drop_replica(client_id)
         if not self.is_replica and self.replica_conns and now - self._last_ping_s >= \
                 PING_INTERVAL_S:
