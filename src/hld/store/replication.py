@@ -36,7 +36,11 @@ import hiredis
 from hld.core.kv import info
 from hld.core.kv.client import Client
 from hld.core.replication.backlog import Backlog
-from hld.core.replication.limits import ACK_INTERVAL_S, LINK_TIMEOUT_S
+from hld.core.replication.limits import (
+    ACK_INTERVAL_S,
+    LINK_TIMEOUT_S,
+    REPLICA_ACK_TIMEOUT_S,
+)
 from hld.core.replication.link import LinkEvent, LinkState, ReplicaLink
 from hld.core.replication.primary import ReplicaRegistry, decide_psync
 from hld.core.replication.replid import new_replid
@@ -254,7 +258,7 @@ class Replication:
             info_ = replicas.get(client_id)
             silent_s = now - info_.last_ack_s if info_ is not None and \
                 info_.state == "online" else 0.0
-            silent = silent_s > LINK_TIMEOUT_S
+            silent = silent_s > REPLICA_ACK_TIMEOUT_S
             if silent:
                 # Acknowledgements come every second: this link is dead without a TCP
                 # error (Redis' repl-timeout). The replica reconnects and resyncs.

@@ -18,3 +18,6 @@ WAITERS_MAX = 10_000
 # A replica whose primary has been silent this long drops the link and reconnects
 # (Redis' repl-timeout is 60 s; primaries here ping every second, so less suffices).
 LINK_TIMEOUT_S = 10.0
+# A primary drops a replica that has not acknowledged for this long (Redis' repl-timeout):
+# generous, because a replica loading a large snapshot acknowledges only afterwards.
+REPLICA_ACK_TIMEOUT_S = 60.0
