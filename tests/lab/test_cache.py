@@ -262,6 +262,7 @@ def test_plot_into_a_missing_folder(capsys: pytest.CaptureFixture[str],
 def test_unknown_workload_and_bad_requests(capsys: pytest.CaptureFixture[str]) -> None:
     assert "zipf" in one_line_error(capsys, "--workload", "nope")
     assert "--requests" in one_line_error(capsys, "--requests", "0")
+    assert "--requests" in one_line_error(capsys, "--requests", "10000000000")
 
 
 def test_trace_and_workload_together(capsys: pytest.CaptureFixture[str],

@@ -263,6 +263,9 @@ def run(args: argparse.Namespace) -> int:
     sizes = parse_sizes(args.sizes)
     if args.requests is not None and args.requests < 1:
         raise CLIError(f"--requests {args.requests}: give at least 1 request")
+    if args.requests is not None and args.requests > traces.TRACE_REQUESTS_MAX:
+        raise CLIError(f"--requests {args.requests:,}: at most "
+                       f"{traces.TRACE_REQUESTS_MAX:,} requests fit in memory here")
     sources: list[tuple[str, Sequence[int], list[int]]] = []
     if args.trace is not None:
         if args.workload is not None:
