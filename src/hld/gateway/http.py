@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from hld.core.resilience import DEADLINE_HEADER
 from hld.gateway import limits
 
 # Headers that describe one connection, not the message: never forwarded (RFC 9110 7.6.1).
@@ -26,7 +27,10 @@ HOP_BY_HOP = frozenset({
 # end-to-end header (Connection: Authorization, X-Forwarded-For ...).
 CONNECTION_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade", b"te"})
 _SPECIAL_REQUEST_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding",
-                                      b"connection", b"upgrade", b"expect"})
+                                      b"connection", b"upgrade", b"expect", b"x-request-id",
+                                      b"traceparent", DEADLINE_HEADER.encode(),
+                                      b"authorization"})
+_DEADLINE_NAME = DEADLINE_HEADER.encode()
 _CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _ENCODED_SEPARATOR = re.compile(rb"%(2f|5c|00)", re.IGNORECASE)
 
@@ -64,6 +68,11 @@ class RequestHead:
     upgrade: bytes = b""  # b"websocket" for a WebSocket handshake
     expect_continue: bool = False
     keep_alive: bool = True
+    # First values of headers every request looks at, captured by check_head's one pass.
+    request_id: bytes | None = None
+    traceparent: bytes | None = None
+    deadline: bytes | None = None
+    authorization: bytes | None = None
 
     def get(self, name: bytes) -> bytes | None:
         for key, value in self.headers:
@@ -126,6 +135,17 @@ def check_head(head: RequestHead) -> Refusal | None:
             if value.strip().lower() != b"100-continue":
                 return Refusal(417, "only 'Expect: 100-continue' is supported", close=False)
             head.expect_continue = True
+        elif name == b"x-request-id":
+            if head.request_id is None:
+                head.request_id = value
+        elif name == b"traceparent":
+            if head.traceparent is None:
+                head.traceparent = value
+        elif name == _DEADLINE_NAME:
+            if head.deadline is None:
+                head.deadline = value
+        elif name == b"authorization" and head.authorization is None:
+            head.authorization = value
     if hosts != 1 and (hosts or head.version == "1.1"):
         return Refusal(400, "exactly one Host header is required")
     if lengths > 1:

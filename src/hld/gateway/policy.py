@@ -384,7 +384,7 @@ class RoutePolicy:
 
 
 def _bearer(exchange: Exchange) -> str | Refusal | None:
-    value = exchange.head.get(b"authorization")
+    value = exchange.head.authorization
     if value is None:
         return None
     if len(value) > limits.AUTHORIZATION_BYTES_MAX:

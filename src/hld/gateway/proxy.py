@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from hld.core.balance import Backend, NoBackendAvailable, Request
-from hld.core.resilience import DEADLINE_HEADER, Deadline, DeadlineHeaderError
+from hld.core.resilience import Deadline, DeadlineHeaderError
 from hld.gateway import limits
 from hld.gateway.http import (
     HOP_BY_HOP,
@@ -94,7 +94,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment] # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if isinstance(peer, tuple) else "unix"
-        self.since = self.gateway.loop_time()
+        self.since = self.gateway.clock()
         if not self.gateway.register(self):
             transport.close()
 
@@ -149,7 +149,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.receiving = True
         self.state = HEAD
-        self.since = self.gateway.loop_time()
+        self.since = self.gateway.clock()
         self.target = b""
         self.headers = []
         self.header_bytes = 0
@@ -182,7 +182,7 @@ class ClientConnection(asyncio.Protocol):
         self.head = head
         if head.chunked or head.content_length:
             self.state = BODY
-            self.body_last = self.since = self.gateway.loop_time()
+            self.body_last = self.since = self.gateway.clock()
             if head.expect_continue and self.transport is not None:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
@@ -191,7 +191,7 @@ class ClientConnection(asyncio.Protocol):
         if self.body_bytes > limits.BODY_BYTES_MAX:
             raise _Refused(Refusal(413, f"body larger than {limits.BODY_BYTES_MAX} bytes"))
         self.body.append(body)
-        self.body_last = self.gateway.loop_time()
+        self.body_last = self.gateway.clock()
 
     def on_message_complete(self) -> None:
         self.receiving = False
@@ -220,7 +220,7 @@ class ClientConnection(asyncio.Protocol):
 
     def start(self, head: RequestHead, body: bytes) -> None:
         self.state = BUSY
-        self.since = self.gateway.loop_time()
+        self.since = self.gateway.clock()
         exchange = Exchange(self, head, body)
         self.exchange = exchange
         exchange.start()
@@ -250,7 +250,7 @@ class ClientConnection(asyncio.Protocol):
             self.state = HEAD if self.head is None else BODY  # its clock keeps running
             return
         self.state = IDLE
-        self.since = self.gateway.loop_time()
+        self.since = self.gateway.clock()
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closing:
@@ -369,7 +369,7 @@ class Exchange:
                                extra=[("allow", ", ".join(route.methods))])
             return
         now = gateway.clock()
-        incoming = head.get(DEADLINE_HEADER.encode())
+        incoming = head.deadline
         deadline = Deadline(now + route.timeout_s)
         if incoming is not None:
             try:
@@ -746,7 +746,10 @@ class Exchange:
         if self.done or not self.response_started:
             return
         self.upstream = None
-        self.cancel_timer()
+        timer = self.timer
+        if timer is not None:
+            timer.cancel()
+            self.timer = None
         if self.compress is not None:
             tail = self.compress.flush()
             self.compress = None

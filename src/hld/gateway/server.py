@@ -201,14 +201,14 @@ class Gateway:
         return f"{self.ids.getrandbits(64):016x}"
 
     def request_id_for(self, head: RequestHead) -> str:
-        incoming = head.get(b"x-request-id")
+        incoming = head.request_id
         if incoming is not None and _REQUEST_ID.fullmatch(incoming):
             return incoming.decode()
         return f"{self.ids.getrandbits(64):016x}"
 
     def traceparent_for(self, head: RequestHead) -> str:
         """Continue a valid W3C trace (new span id for our hop) or start one."""
-        incoming = head.get(b"traceparent")
+        incoming = head.traceparent
         if incoming is not None:
             match = _TRACEPARENT.fullmatch(incoming.strip())
             if match and match.group(1) != b"0" * 32 and match.group(2) != b"0" * 16:
