@@ -59,6 +59,9 @@ REPLICA_OUTPUT_BYTES_MAX: Final = 256 * 1024 * 1024
 SYNC_PAYLOAD_BYTES_MAX: Final = 4 * 1024 * 1024 * 1024
 # How long a replica waits for a handshake reply or the connection itself.
 HANDSHAKE_TIMEOUT_S: Final = 5.0
+# How long a replica waits for the snapshot after +FULLRESYNC (the primary's child is
+# writing it; Redis' repl-timeout is 60 s).
+SNAPSHOT_WAIT_TIMEOUT_S: Final = 60.0
 READ_CHUNK_BYTES: Final = 256 * 1024
 PING_INTERVAL_S: Final = 1.0
 
@@ -70,7 +73,6 @@ class _SyncJob:
     pid: int
     temp_path: str
     offset: int
-    replid: str
 
 
 class Replication:
@@ -178,7 +180,12 @@ class Replication:
             header = b"+CONTINUE %b\r\n" % self.replid.encode()
             conn.transport.write(header + (self.backlog.read_after(offset) or b""))
             self.registry.online(c.id, offset, now=now)
-        elif not self._start_sync_job(c.id):
+        elif self._start_sync_job(c.id):
+            # The header at once (the replica knows a snapshot is coming and from which
+            # offset); the payload follows when the child has written it.
+            conn.transport.write(b"+FULLRESYNC %b %d\r\n" % (self.replid.encode(),
+                                                             self.offset))
+        else:
             # Could not fork: build the snapshot here (the server pauses meanwhile).
             payload = snapshot.dumps(self.engine.db.items(), self.snapshot_aux())
             conn.transport.write(b"+FULLRESYNC %b %d\r\n$%d\r\n" % (
@@ -199,7 +206,7 @@ class Replication:
         except OSError as exc:
             log.warning("cannot fork for a full resync (%s): snapshotting in-process", exc)
             return False
-        self.sync_jobs[client_id] = _SyncJob(pid, temp, self.offset, self.replid)
+        self.sync_jobs[client_id] = _SyncJob(pid, temp, self.offset)
         self.sync_buffers[client_id] = bytearray()
         return True
 
@@ -219,8 +226,7 @@ class Replication:
                     with open(job.temp_path, "rb") as source:
                         payload = source.read()
                     tail = bytes(self.sync_buffers.pop(client_id, b""))
-                    conn.transport.write(b"+FULLRESYNC %b %d\r\n$%d\r\n" % (
-                        job.replid.encode(), job.offset, len(payload)) + payload + tail)
+                    conn.transport.write(b"$%d\r\n" % len(payload) + payload + tail)
                     self.registry.online(client_id, 0, now=time.time())
                 elif conn is not None:
                     log.warning("full resync of replica %s failed", conn.client.addr)
@@ -378,13 +384,14 @@ class Replication:
             raise ValueError(f"{argv[0].decode()} refused: {line.strip()[:120]!r}")
 
     async def _full_sync(self, reader: asyncio.StreamReader, replid: str, offset: int) -> None:
-        header = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT_S)
+        # The primary forks a child to write the snapshot: that may take a while.
+        header = await asyncio.wait_for(reader.readline(), SNAPSHOT_WAIT_TIMEOUT_S)
         if not header.startswith(b"$"):
             raise ValueError(f"expected a snapshot payload, got {header[:40]!r}")
         size = int(header[1:].strip())
         if not 0 <= size <= SYNC_PAYLOAD_BYTES_MAX:
             raise ValueError(f"snapshot payload of {size} bytes refused")
-        payload = await reader.readexactly(size)
+        payload = await asyncio.wait_for(reader.readexactly(size), SNAPSHOT_WAIT_TIMEOUT_S)
         _, records, _ = snapshot.loads(payload)
         db = self.engine.db
         db.set_time(time.time())
