@@ -60,7 +60,8 @@ def pick_ports(rng: random.Random) -> dict[str, int]:
     raise RuntimeError("no free block of ports found")
 
 
-def write_config(path: Path, data_dir: Path, ports: dict[str, int], extra: str = "") -> None:
+def write_config(path: Path, data_dir: Path, ports: dict[str, int], extra: str = "",
+                 backend: str = "hld") -> None:
     path.write_text(f"""
 data_dir = "{data_dir}"
 [gateway]
@@ -69,6 +70,7 @@ admin_port = {ports['gateway_admin']}
 [control]
 port = {ports['control']}
 [store]
+backend = "{backend}"
 primary_port = {ports['primary']}
 replica_port = {ports['replica']}
 failover_after_s = 2.0
@@ -96,11 +98,12 @@ def _pump(process: subprocess.Popen[str], output: list[str], ready: threading.Ev
 
 
 @contextlib.contextmanager
-def running_system(tmp: Path, extra: str = "", seed: int = 7) -> Iterator[RunningSystem]:
+def running_system(tmp: Path, extra: str = "", seed: int = 7,
+                   backend: str = "hld") -> Iterator[RunningSystem]:
     ports = pick_ports(random.Random(seed + os.getpid()))
     data_dir = tmp / "data"
     config_path = tmp / "system.toml"
-    write_config(config_path, data_dir, ports, extra)
+    write_config(config_path, data_dir, ports, extra, backend)
     process = subprocess.Popen(
         [sys.executable, "-m", "hld.cli", "up", "--config", str(config_path)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)

@@ -32,6 +32,18 @@ LATENCY_WINDOW = 5          # snapshots (~1 s apart) behind the dashboard's p50/
 FANOUT_STREAM = "chirp:fanout"
 
 
+def store_client(host: str, port: int, timeout_s: float) -> Any:
+    """A RESP client that answers or fails within ``timeout_s``: no retries (redis-py's
+    default retries three times with backoff, which hid a dead primary for seconds)."""
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return redis.asyncio.Redis(host=host, port=port, socket_timeout=timeout_s,
+                               socket_connect_timeout=timeout_s,
+                               retry=Retry(NoBackoff(), 0))
+
+
 def _counter_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -219,9 +231,7 @@ class Collector:
         queue: dict[str, Any] = {}
 
         async def one(name: str, port: int) -> None:
-            client = redis.asyncio.Redis(host=self.plane.host, port=port,
-                                         socket_timeout=SCRAPE_TIMEOUT_S,
-                                         socket_connect_timeout=SCRAPE_TIMEOUT_S)
+            client = store_client(self.plane.host, port, SCRAPE_TIMEOUT_S)
             try:
                 info = await client.info("all")
                 entry = components.get(name)

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from hld.control.faults import FaultProxy
-from hld.control.observe import Collector
+from hld.control.observe import Collector, store_client
 from hld.control.supervisor import ProcessSpec, Supervisor, hld_argv, port_free
 from hld.control.system import SystemConfig
 
 EVENTS_MAX = 2000
 MONITOR_PERIOD_S = 0.5   # how often the primary is pinged
+PING_TIMEOUT_S = 1.0     # a primary slower than this to answer PING counts as down
 COLLECT_PERIOD_S = 1.0   # how often the dashboard's snapshot is taken
 FAULT_ACTIONS = ("kill", "pause", "resume", "restart", "latency", "bandwidth", "reset",
                  "blackhole", "down", "clear")
@@ -141,7 +142,7 @@ retries = 2
 retry_backoff = "full"
 max_concurrent = 512
 queue = 512
-health_check = {{ path = "/healthz", interval_s = 1.0, timeout_s = 2.0 }}
+health_check = {{ path = "/healthz", interval_s = 1.0, timeout_s = 3.0 }}
 outlier = {{ consecutive_failures = 3, base_ejection_s = 5.0, max_ejection_pct = 50.0 }}
 breaker = {{ failure_rate_pct = 50.0, window = 50, minimum_calls = 20, open_s = 3.0 }}
 
@@ -311,8 +312,7 @@ upstream = "app"
             self.supervisor.poll()
             port = (self.config.store.primary_port if self.primary == "store-primary"
                     else self.config.store.replica_port)
-            client = redis.asyncio.Redis(host=self.host, port=port, socket_timeout=1.0,
-                                         socket_connect_timeout=0.5)
+            client = store_client(self.host, port, PING_TIMEOUT_S)
             try:
                 await client.ping()
                 self.primary_down_since = None
@@ -334,10 +334,9 @@ upstream = "app"
             self.event("failover_impossible", reason="no replica left")
             self.primary_down_since = None
             return
-        client = redis.asyncio.Redis(host=self.host, port=self.config.store.replica_port,
-                                     socket_timeout=2.0)
+        client = store_client(self.host, self.config.store.replica_port, 2.0)
         try:
-            await client.execute_command("REPLICAOF", "NO", "ONE")  # type: ignore[no-untyped-call]
+            await client.execute_command("REPLICAOF", "NO", "ONE")
         except (OSError, redis.RedisError) as exc:
             self.event("failover_failed", error=str(exc))
             return
@@ -406,7 +405,7 @@ upstream = "app"
             if reply.status_code != 200:
                 raise ControlError(reply.json().get("error", reply.text))
         elif kind == "eviction":
-            cache = redis.asyncio.Redis(host=self.host, port=cfg.cache.port, socket_timeout=2)
+            cache = store_client(self.host, cfg.cache.port, 2.0)
             try:
                 await cache.config_set("maxmemory-policy", value)
             except redis.RedisError as exc:
