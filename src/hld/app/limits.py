@@ -22,6 +22,7 @@ SSE_HEARTBEAT_S = 15.0           # keeps proxies from timing idle streams out
 SSE_RETRY_MS = 2000              # EventSource reconnect delay after the stream ends
 TOPOLOGY_POLL_S = 0.5            # failover: how often topology.json is checked
 STORE_TIMEOUT_S = 2.0            # a store call that takes longer fails the request (503)
+STORE_CONNECTIONS_MAX = 32       # per client pool; more concurrent calls wait for one
 SQL_TIMEOUT_S = 5.0              # SQLite busy timeout across app processes and workers
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # ~16 MB, ~50 ms: the OWASP minimum for scrypt
 WORKER_BATCH_MAX = 1000          # messages read per XREADGROUP/XAUTOCLAIM call

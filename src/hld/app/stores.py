@@ -15,14 +15,37 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from hld.app.limits import STORE_TIMEOUT_S, TOPOLOGY_POLL_S
+from hld.app.limits import (
+    SSE_CLIENTS_MAX,
+    STORE_CONNECTIONS_MAX,
+    STORE_TIMEOUT_S,
+    TOPOLOGY_POLL_S,
+)
 from hld.app.settings import Settings, Topology, read_topology, topology_mtime_ns
 
 OLD_POOL_GRACE_S = 5.0  # requests in flight on a replaced client get this long to finish
 
 
 def connect(url: str) -> aioredis.Redis:
+    """A client whose pool is bounded and makes callers wait for a free connection.
+
+    redis-py's default pool opens a new connection for every concurrent command; under a
+    burst that is hundreds of connections per app, and the errors come back as "Too many
+    connections". A blocking pool queues instead, for at most ``STORE_TIMEOUT_S``.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, decode_responses=True, max_connections=STORE_CONNECTIONS_MAX,
+        timeout=STORE_TIMEOUT_S, socket_timeout=STORE_TIMEOUT_S,
+        socket_connect_timeout=STORE_TIMEOUT_S)
+    return aioredis.Redis(connection_pool=pool)
+
+
+def connect_live(url: str) -> aioredis.Redis:
+    """A client for pub/sub: each live stream holds one connection for its whole life,
+    so they get their own pool (bounded by the live-stream limit) and never starve the
+    request path's pool."""
     return aioredis.Redis.from_url(url, decode_responses=True,
+                                   max_connections=SSE_CLIENTS_MAX + 1,
                                    socket_timeout=STORE_TIMEOUT_S,
                                    socket_connect_timeout=STORE_TIMEOUT_S)
 
@@ -37,6 +60,7 @@ class Stores:
         self.topology = read_topology(settings.topology_path, self._fallback)
         self._on_change = on_change
         self.primary = connect(self.topology.primary)
+        self.live = connect_live(self.topology.primary)
         self.replica = connect(self.topology.replica) if self.topology.replica else None
         self.cache = connect(self.topology.cache)
         self._task: asyncio.Task[None] | None = None
@@ -52,7 +76,7 @@ class Stores:
                 await self._task
         for task in list(self._retired):
             task.cancel()
-        for client in (self.primary, self.replica, self.cache):
+        for client in (self.primary, self.live, self.replica, self.cache):
             if client is not None:
                 await client.aclose()
 
@@ -70,10 +94,11 @@ class Stores:
         """Swap in clients for whichever addresses changed."""
         if topology == self.topology:
             return
-        old = []
+        old: list[aioredis.Redis] = []
         if topology.primary != self.topology.primary:
-            old.append(self.primary)
+            old.extend((self.primary, self.live))
             self.primary = connect(topology.primary)
+            self.live = connect_live(topology.primary)
         if topology.replica != self.topology.replica:
             if self.replica is not None:
                 old.append(self.replica)

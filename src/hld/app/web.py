@@ -263,7 +263,7 @@ class Api:
         if self.sse_clients >= SSE_CLIENTS_MAX:
             raise ApiError(503, "too many live streams open; retry later")
         channels = await self.chirp.live_channels(me)
-        pubsub = self.chirp.stores.primary.pubsub()
+        pubsub = self.chirp.stores.live.pubsub()
         await pubsub.subscribe(*channels)
         self.sse_clients += 1
         self.metrics.sse_clients.inc()
