@@ -433,3 +433,11 @@ def test_many_slow_clients_are_all_closed_and_others_still_served(
             sock.close()
     # No connection leaked: only the test's own keep-alive client may remain.
     assert gw.status()["connections"] <= 2
+
+
+@pytest.mark.usefixtures("unforwarded")
+def test_unsupported_expectation_is_417_and_the_connection_closes(gw: GatewayProcess) -> None:
+    response = send_raw(gw, b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+                            b"Content-Length: 2\r\n\r\nhi")
+    assert status_of(response) == 417
+    assert b"connection: close" in response.lower()

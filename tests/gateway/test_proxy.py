@@ -358,3 +358,15 @@ def test_claims_cannot_inject_headers_upstream(client: httpx.Client) -> None:
         .json()["headers"]
     got = (headers.get("x-auth-subject"), headers.get("x-auth-roles"), headers.get("x-admin"))
     assert got == ("alicex-admin: yes", "ab", None)
+
+
+def test_expect_100_continue_is_answered_before_the_body(gw: GatewayProcess) -> None:
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: 5\r\nConnection: close\r\n\r\n")
+        interim = sock.recv(4096)
+        sock.sendall(b"hello")
+        final = read_all(sock)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert final.startswith(b"HTTP/1.1 200")
+    assert b'"body_bytes": 5' in final

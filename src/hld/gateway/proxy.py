@@ -257,15 +257,15 @@ class ClientConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def refuse(self, refusal: Refusal) -> None:
-        """Answer a request the gateway will not forward, then usually close."""
+        """Answer a request the gateway will not forward, then close: every refusal here
+        came out of llhttp's callbacks, after which the parser accepts no more input."""
         request_id = self.gateway.new_request_id()
         self.gateway.metrics.refused(refusal.status)
         self.gateway.log_refusal(self.peer, refusal, request_id)
         if self.exchange is None:
             self.write(error_response(refusal.status, refusal.message, request_id,
-                                      close=refusal.close))
-            if refusal.close:
-                self.close()
+                                      close=True))
+            self.close()
         else:
             # A response is still in progress: the refusal must not overtake it (nor cut
             # it off); it goes out after the responses before it, then the connection ends.
