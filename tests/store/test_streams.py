@@ -363,3 +363,29 @@ def test_xadd_with_approximate_maxlen_trims_whole_blocks_like_redis(r: redis.Red
     assert r.xlen(key) == 52
     assert r.xadd(key, {"n": "x"}, maxlen=0, approximate=True)
     assert r.xinfo_stream(key)["entries-added"] == 353
+
+
+def test_xinfo_stream_full_shows_entries_groups_and_pels(r: redis.Redis, key: str,
+                                                        port: int) -> None:
+    r.xadd(key, {"a": "1"}, id="1-0")
+    r.xadd(key, {"a": "2"}, id="2-0")
+    r.xgroup_create(key, "g", id="0")
+    r.xreadgroup("g", "c", {key: ">"}, count=1)
+    full = r.xinfo_stream(key, full=True)
+    assert (full["length"], full["entries-added"], full["last-generated-id"]) == (2, 2, b"2-0")
+    assert full["entries"] == {b"1-0": {b"a": b"1"}, b"2-0": {b"a": b"2"}}
+    [group] = full["groups"]
+    assert (group["name"], group["last-delivered-id"], group["entries-read"], group["lag"],
+            group["pel-count"]) == (b"g", b"1-0", 1, 1, 1)
+    assert [(p[0], p[1], p[3]) for p in group["pending"]] == [(b"1-0", b"c", 1)]
+    [consumer] = group["consumers"]
+    # redis-py leaves the consumer's keys as bytes in this reply.
+    assert (consumer[b"name"], consumer[b"pel-count"]) == (b"c", 1)
+    assert [(p[0], p[2]) for p in consumer[b"pending"]] == [(b"1-0", 1)]
+    raw = redis.Redis(port=port)
+    try:
+        raw.response_callbacks.pop("XINFO STREAM", None)  # redis-py has no COUNT here
+        limited = raw.execute_command("XINFO", "STREAM", key, "FULL", "COUNT", "1")
+    finally:
+        raw.close()
+    assert limited[b"entries"] == [[b"1-0", [b"a", b"1"]]]

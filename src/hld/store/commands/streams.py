@@ -43,7 +43,7 @@ from hld.core.stream.errors import (
     nogroup_for_key,
     nogroup_readgroup,
 )
-from hld.core.stream.ids import format_id, parse_id, parse_strict_id
+from hld.core.stream.ids import ID_MAX, format_id, parse_id, parse_strict_id
 from hld.core.stream.limits import TRIM_APPROX_LIMIT_DEFAULT, TRIM_BLOCK_ENTRIES
 from hld.core.stream.stream import ConsumerGroup, Entry, MaybeEntry, PendingEntry, Stream
 from hld.store.commands import command
@@ -615,7 +615,70 @@ def _entry_or_nil(entry: Entry | None, proto: int) -> bytes:
     return null(proto) if entry is None else _entry(entry[0], entry[1], proto)
 
 
-# XINFO STREAM key | XINFO GROUPS key | XINFO CONSUMERS key group
+def _lag_reply(group: ConsumerGroup, proto: int) -> bytes:
+    lag = group.lag()
+    return null(proto) if lag is None else integer(lag)
+
+
+# XINFO STREAM key FULL [COUNT count]: everything, entries and PELs up to COUNT (0: all).
+def _xinfo_stream_full(c: Any, stream: Stream, argv: list[bytes]) -> bytes:
+    count = 10
+    if argv[3].lower() != b"full" or len(argv) not in (4, 6) or (
+            len(argv) == 6 and argv[4].lower() != b"count"):
+        raise CommandError(error("ERR syntax error"))
+    if len(argv) == 6:
+        try:
+            count = max(0, stream_args.parse_int(argv[5]))
+        except StreamError as exc:
+            raise _fail(exc) from None
+    proto = c.proto
+    blocks = (len(stream) + TRIM_BLOCK_ENTRIES - 1) // TRIM_BLOCK_ENTRIES
+    group_parts = [array_header(len(stream.groups))]
+    for _, group in sorted(stream.groups.items()):
+        pel_ids = sorted(group.pel)
+        shown = pel_ids if count == 0 else pel_ids[:count]
+        pel = array_header(len(shown)) + b"".join(
+            b"*4\r\n" + _id_bulk(i) + bulk(group.pel[i].consumer.name)
+            + integer(group.pel[i].delivery_time_ms) + integer(group.pel[i].delivery_count)
+            for i in shown)
+        consumer_parts = [array_header(len(group.consumers))]
+        for consumer in sorted(group.consumers.values(), key=lambda x: x.name):
+            owned = sorted(consumer.pending)
+            mine = owned if count == 0 else owned[:count]
+            consumer_pel = array_header(len(mine)) + b"".join(
+                b"*3\r\n" + _id_bulk(i) + integer(consumer.pending[i].delivery_time_ms)
+                + integer(consumer.pending[i].delivery_count) for i in mine)
+            consumer_parts.append(_pairs([
+                (b"name", bulk(consumer.name)),
+                (b"seen-time", integer(consumer.seen_time_ms)),
+                (b"pel-count", integer(len(owned))),
+                (b"pending", consumer_pel),
+            ], proto))
+        group_parts.append(_pairs([
+            (b"name", bulk(group.name)),
+            (b"last-delivered-id", _id_bulk(group.last_id)),
+            (b"entries-read", null(proto) if group.entries_read is None
+             else integer(group.entries_read)),
+            (b"lag", _lag_reply(group, proto)),
+            (b"pel-count", integer(len(pel_ids))),
+            (b"pending", pel),
+            (b"consumers", b"".join(consumer_parts)),
+        ], proto))
+    entries = stream.entries() if count == 0 else stream.range(0, ID_MAX, count)
+    return _pairs([
+        (b"length", integer(len(stream))),
+        (b"radix-tree-keys", integer(blocks)),
+        (b"radix-tree-nodes", integer(blocks + 1)),
+        (b"last-generated-id", _id_bulk(stream.last_id)),
+        (b"max-deleted-entry-id", _id_bulk(stream.max_deleted_id)),
+        (b"entries-added", integer(stream.entries_added)),
+        (b"recorded-first-entry-id", _id_bulk(stream.first_id)),
+        (b"entries", _entries(entries, proto)),
+        (b"groups", b"".join(group_parts)),
+    ], proto)
+
+
+# XINFO STREAM key [FULL [COUNT count]] | XINFO GROUPS key | XINFO CONSUMERS key group
 @command("xinfo", arity=-2, flags="readonly", keys=(2, 2, 1), group="stream",
          summary="A container for stream introspection commands.", since="5.0.0",
          subcommands=("stream", "groups", "consumers", "help"))
@@ -640,7 +703,7 @@ def xinfo(c: Any, argv: list[bytes]) -> bytes:
     now_ms = c.db.now_ms
     if sub == b"stream":
         if len(argv) > 3:
-            raise CommandError(error("ERR syntax error"))  # FULL is not provided
+            return _xinfo_stream_full(c, stream, argv)
         blocks = (len(stream) + TRIM_BLOCK_ENTRIES - 1) // TRIM_BLOCK_ENTRIES
         return _pairs([
             (b"length", integer(len(stream))),
