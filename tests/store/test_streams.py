@@ -389,3 +389,22 @@ def test_xinfo_stream_full_shows_entries_groups_and_pels(r: redis.Redis, key: st
     finally:
         raw.close()
     assert limited[b"entries"] == [[b"1-0", [b"a", b"1"]]]
+
+
+def test_a_reader_blocked_on_a_destroyed_group_is_told_so(r: redis.Redis, key: str,
+                                                          port: int) -> None:
+    r.xgroup_create(key, "g", id="$", mkstream=True)
+    admin = redis.Redis(port=port)
+
+    def destroy_later() -> None:
+        time.sleep(0.2)
+        admin.xgroup_destroy(key, "g")
+
+    thread = threading.Thread(target=destroy_later)
+    thread.start()
+    try:
+        message = error_of(lambda: r.xreadgroup("g", "c", {key: ">"}, block=3000))
+    finally:
+        thread.join()
+        admin.close()
+    assert message == "NOGROUP the consumer group this client was blocked on no longer exists"

@@ -49,6 +49,10 @@ from hld.core.stream.stream import ConsumerGroup, Entry, MaybeEntry, PendingEntr
 from hld.store.commands import command
 from hld.store.limits import BLOCK_TIMEOUT_S_MAX
 
+# What a client parked in XREADGROUP is told when its stream or group disappears.
+ERR_UNBLOCKED_NO_KEY = "UNBLOCKED the stream key no longer exists"
+ERR_UNBLOCKED_NO_GROUP = "NOGROUP the consumer group this client was blocked on no longer exists"
+
 TYPE_NAMES[Stream] = b"stream"
 memory.SIZERS[Stream] = lambda s: memory.CONTAINER_BYTES_OVERHEAD + s.nbytes
 
@@ -343,6 +347,9 @@ def xreadgroup(c: Any, argv: list[bytes]) -> bytes | Block:
         stream = _lookup(c, key, write=True)
         group = None if stream is None else stream.groups.get(group_name)
         if stream is None or group is None:
+            if c.blocked:  # re-run of a parked read: what it waited on went away
+                raise CommandError(error(ERR_UNBLOCKED_NO_KEY if stream is None
+                                         else ERR_UNBLOCKED_NO_GROUP))
             raise _fail(nogroup_readgroup(key, group_name))
         targets.append((key, stream, group, raw))
     results: list[tuple[bytes, bytes]] = []
@@ -411,6 +418,7 @@ def xgroup(c: Any, argv: list[bytes]) -> bytes:
         if sub == b"destroy":
             if stream.destroy_group(name):
                 c.db.grew(key, 0)
+                c.db.pushed(key)  # readers parked on this group get their error now
                 return integer(1)
             return integer(0)
         group = stream.groups.get(name)
