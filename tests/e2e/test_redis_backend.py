@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.system import RunningSystem, running_system
+from hld.control.supervisor import pid_alive
+from tests.e2e.system import STOP_TIMEOUT_S, RunningSystem, running_system
 from tests.support import require
 
 pytestmark = [pytest.mark.blackbox, pytest.mark.slow, pytest.mark.redis]
@@ -78,3 +80,15 @@ def test_failover_promotes_the_redis_replica(system: RunningSystem) -> None:
                 break
             time.sleep(1)
     assert codes[-1] == 201, codes
+
+
+def test_ctrl_c_stops_everything_and_leaves_no_process_behind(system: RunningSystem) -> None:
+    pids = system.component_pids()
+    assert pids
+    system.process.send_signal(signal.SIGINT)  # what Ctrl-C in its terminal sends
+    system.process.wait(timeout=STOP_TIMEOUT_S)
+    assert system.pump is not None
+    system.pump.join(timeout=10)
+    assert system.process.returncode == 0
+    assert [p for p in pids if pid_alive(p)] == []
+    assert "nothing left running" in "".join(system.output)

@@ -299,17 +299,3 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     result = hld("up", "--config", str(config))
     assert result.returncode == 2
     assert "gatway: unknown key" in result.stderr
-
-
-def test_shutdown_leaves_no_process_behind(tmp_path: Path) -> None:
-    with running_system(tmp_path, seed=11) as running:
-        pids = running.component_pids()
-        assert pids
-        assert all(pid_alive(p) for p in pids)
-        control = running.process
-    assert control.poll() is not None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
-        time.sleep(0.2)
-    assert [p for p in pids if pid_alive(p)] == []
-    assert "nothing left running" in "".join(running.output)
