@@ -268,3 +268,30 @@ def test_admin_status_and_healthz(gw: GatewayProcess) -> None:
     status = gw.status()
     assert status["upstreams"]["app"]["breaker"] == "closed"
     assert status["metrics"]["requests"] >= 1
+
+
+def admin_post(gw: GatewayProcess, path: str) -> tuple[int, dict[str, object]]:
+    import http.client
+    import json
+
+    conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=5)
+    try:
+        conn.request("POST", path)
+        reply = conn.getresponse()
+        return reply.status, json.loads(reply.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("algorithm", ["p2c", "least_conn", "peak_ewma", "ip_hash",
+                                       "round_robin"])
+def test_balancing_algorithm_switches_live(gw: GatewayProcess, client: httpx.Client,
+                                           algorithm: str) -> None:
+    status, body = admin_post(gw, f"/upstreams/app/balance?algorithm={algorithm}")
+    assert (status, body["balance"]) == (200, algorithm)
+    assert [client.get("/echo").status_code for _ in range(3)] == [200] * 3
+
+
+def test_admin_refuses_unknown_algorithms_and_upstreams(gw: GatewayProcess) -> None:
+    assert admin_post(gw, "/upstreams/app/balance?algorithm=fastest")[0] == 400
+    assert admin_post(gw, "/upstreams/nope/balance?algorithm=p2c")[0] == 404
