@@ -47,6 +47,10 @@ from hld.store.config import StoreConfig, on_change
 
 Hook = Callable[["StoreServer"], Awaitable[None] | None]
 
+# An aggregate header with 8 or more digits (10 million elements and up, beyond
+# limits.ARGS_MAX) after a newline: never part of a valid request.
+_HUGE_AGGREGATE = re.compile(rb"\n[*%~>|][0-9]{8,}\r")
+
 
 class StoreServer:
     """One hld-store process: the engine, the listening socket, the clients."""
@@ -213,6 +217,7 @@ class Connection(asyncio.Protocol):
         self.partial_bytes = 0
         self.slow: RespParser | None = None
         self.started = False  # the first byte decides: '*' -> hiredis, else inline parser
+        self.tail = b"\n"  # last bytes of the previous read, for headers split across reads
         self.suspect = False
         self.backlog: list[bytes] = []
         self.backlog_bytes = 0
@@ -250,6 +255,13 @@ class Connection(asyncio.Protocol):
         self._unblock()
         self.server.connections.pop(self.client.id, None)
         self.engine.disconnect(self.client)
+        # Drop the parser state and the client<->connection cycle now, so a half-read
+        # request (possibly a large one) is freed by reference counting, not by a later
+        # garbage collection pass.
+        self.reader = hiredis.Reader()
+        self.slow = None
+        self.backlog = []
+        self.client.push = _discard_push
 
     def pause_writing(self) -> None:
         # A client that does not read its replies stops being read (back-pressure).
@@ -279,6 +291,14 @@ class Connection(asyncio.Protocol):
             self._process_slow(data)
             return
         self.started = True
+        # hiredis allocates an aggregate's element table when it reads the header, and
+        # freeing a 2-billion-slot table takes tens of seconds: refuse such headers before
+        # hiredis sees them (the tail of the previous read covers a header split in two).
+        if _HUGE_AGGREGATE.search(data) is not None \
+                or _HUGE_AGGREGATE.search(self.tail + data[:24]) is not None:
+            self.protocol_error("invalid multibulk length")
+            return
+        self.tail = data[-24:]
         reader = self.reader
         reader.feed(data)
         requests: list[Any] = []
@@ -545,6 +565,10 @@ class Connection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.abort()
+
+
+def _discard_push(data: bytes) -> None:
+    del data
 
 
 def _check_argv(argv: Any) -> str | None:

@@ -61,11 +61,12 @@ class KeyValueMachine(RuleBasedStateMachine):
     def setup(self) -> None:
         self.kv = Harness()
         self.model: dict[bytes, bytes] = {}
-        self.deadline: dict[bytes, float] = {}
+        self.deadline: dict[bytes, int] = {}  # Unix ms, the engine's resolution
 
     def _expire_model(self) -> None:
+        now_ms = int(self.kv.now * 1000)
         for key, at in list(self.deadline.items()):
-            if at <= self.kv.now:
+            if at <= now_ms:
                 del self.deadline[key]
                 self.model.pop(key, None)
 
@@ -79,7 +80,7 @@ class KeyValueMachine(RuleBasedStateMachine):
     def set_ex(self, key: bytes, value: bytes, ttl_s: int) -> None:
         self.kv(b"SET", key, value, b"EX", ttl_s)
         self.model[key] = value
-        self.deadline[key] = self.kv.now + ttl_s
+        self.deadline[key] = int(self.kv.now * 1000) + ttl_s * 1000
 
     @rule(key=keys)
     def get(self, key: bytes) -> None:

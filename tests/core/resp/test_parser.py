@@ -137,6 +137,8 @@ def test_header_check_refuses_out_of_range_counts_only() -> None:
     assert check_request_headers(b"*1\r\n$101\r\n", 10, 100) == "invalid bulk length"
     assert check_request_headers(b"*2\r\n$3\r\nGET\r\n$1", 10, 100) is None
     assert check_request_headers(b"*\r\nnot a header", 10, 100) is None
+    assert check_request_headers(b"*2\r\n*2000000000\r\n", 1000, 100) == \
+        "invalid multibulk length"
 
 
 # -- round trips -------------------------------------------------------------------

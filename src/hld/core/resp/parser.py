@@ -215,7 +215,17 @@ def check_request_headers(data: bytes, multibulk_len_max: int, bulk_bytes_max: i
     pos = end + 2
     for _ in range(max(count, 0)):
         end = data.find(b"\r\n", pos)
-        if end < 0 or data[pos:pos + 1] != b"$":
+        if end < 0:
+            return None
+        if data[pos:pos + 1] in (b"*", b"%", b"~", b">", b"|"):
+            # A nested aggregate is never valid in a request; a huge one would make the C
+            # reader allocate its element table before anything else could refuse it.
+            try:
+                nested = int(data[pos + 1:end])
+            except ValueError:
+                return None
+            return "invalid multibulk length" if nested > multibulk_len_max else None
+        if data[pos:pos + 1] != b"$":
             return None
         try:
             length = int(data[pos + 1:end])
