@@ -261,7 +261,10 @@ upstream = "app"
             await proxy.start()
             self.proxies[name] = proxy
         for spec in self.specs():
-            self.announce(f"  starting {spec.name}" + (f" on :{spec.port}" if spec.port else ""))
+            front = self.proxies.get(spec.name)
+            where = (f" on :{front.listen_port} (itself on :{spec.port}, behind its fault "
+                     "proxy)" if front is not None else f" on :{spec.port}" if spec.port else "")
+            self.announce(f"  starting {spec.name}{where}")
             self.supervisor.start(spec)
             await asyncio.to_thread(self.supervisor.wait_ready, spec.name)
         self.supervisor.write_state(self.urls())
