@@ -263,7 +263,8 @@ upstream = "app"
         for spec in self.specs():
             front = self.proxies.get(spec.name)
             where = (f" on :{front.listen_port} (itself on :{spec.port}, behind its fault "
-                     "proxy)" if front is not None else f" on :{spec.port}" if spec.port else "")
+                     "proxy)" if front is not None else f" (metrics on :{spec.port})"
+                     if spec.kind == "worker" else f" on :{spec.port}" if spec.port else "")
             self.announce(f"  starting {spec.name}{where}")
             self.supervisor.start(spec)
             await asyncio.to_thread(self.supervisor.wait_ready, spec.name)

@@ -26,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
         port = component.get("port")
         alive = bool(pid) and pid_alive(int(pid))
         listening = port_open("127.0.0.1", int(port)) if port and alive else None
-        rows.append({"component": component["name"], "kind": component["kind"], "pid": pid,
-                     "port": port or "-", "running": alive,
+        rows.append({"component": component["name"], "kind": component["kind"],
+                     "state": component.get("state", "?"), "pid": str(pid or "-"),
+                     "port": str(port or "-"), "running": alive,
                      "listening": "-" if listening is None else listening})
     emit("status", rows, args.format, title=f"hld system (control plane pid "
                                             f"{state['control_pid']})")
