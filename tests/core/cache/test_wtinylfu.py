@@ -137,3 +137,16 @@ def test_options_are_checked() -> None:
         WTinyLFUCache(10, window_share=1.5)
     with pytest.raises(ValueError, match="adapt_by"):
         WTinyLFUCache(10, adapt_by="guessing")
+
+
+@pytest.mark.parametrize("adapt_by", ["ghosts", "climbing"])
+def test_weighted_capacity_holds_while_the_window_adapts(adapt_by: str) -> None:
+    rng = random.Random(11)
+    cache: WTinyLFUCache[int, int] = WTinyLFUCache(
+        60, weigher=lambda _k, v: v, adapt_by=adapt_by)
+    for _ in range(30_000):
+        key = min(int(rng.paretovariate(1.0)), 400)
+        if cache.get(key) is None:
+            cache.put(key, 1 + key % 4)
+        assert cache.weight <= 60
+    assert sum(cache.peek(k) or 0 for k in cache) == cache.weight
