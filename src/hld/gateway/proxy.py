@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from hld.core.balance import Backend, NoBackendAvailable, Request
+from hld.core.balance import EMPTY_REQUEST, Backend, IpHash, KeyHash, NoBackendAvailable, Request
 from hld.core.resilience import Deadline, DeadlineHeaderError
 from hld.gateway import limits
 from hld.gateway.http import (
@@ -49,6 +49,10 @@ GZIP_BYTES_MIN = 1024
 # Response headers write_head must look at; every other header is copied as it is.
 _RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"x-request-id", b"content-type",
                                   b"content-encoding"}
+
+# Balancers that read the request (client address, routing key); the others get the
+# shared empty request, which saves building one per request.
+_REQUEST_AWARE = (IpHash, KeyHash)
 
 # Connection states the sweep looks at.
 HEAD, BODY, BUSY, IDLE = range(4)
@@ -220,8 +224,8 @@ class ClientConnection(asyncio.Protocol):
 
     def start(self, head: RequestHead, body: bytes) -> None:
         self.state = BUSY
-        self.since = self.gateway.clock()
-        exchange = Exchange(self, head, body)
+        self.since = now = self.gateway.clock()
+        exchange = Exchange(self, head, body, now)
         self.exchange = exchange
         exchange.start()
 
@@ -310,13 +314,14 @@ class Exchange:
     __slots__ = (
         "_close_delimited", "attempts", "backend", "body", "body_sent", "cache_buffer",
         "cache_head", "cache_key", "chunked_out",
-        "client", "compress", "deadline", "done", "gateway", "head", "identity", "keep_alive",
+        "client", "compress", "deadline_at", "done", "gateway", "head", "identity", "keep_alive",
         "method", "out", "path", "previous_delay_s", "request_id", "response_bytes",
         "response_started", "route", "slot", "started_at", "status", "ticket", "timer",
         "traceparent", "upstream", "upstream_reusable", "upstream_started_at",
     )
 
-    def __init__(self, client: ClientConnection, head: RequestHead, body: bytes) -> None:
+    def __init__(self, client: ClientConnection, head: RequestHead, body: bytes,
+                 now: float) -> None:
         self.gateway = client.gateway
         self.client = client
         self.head = head
@@ -327,8 +332,10 @@ class Exchange:
         self.request_id = ""
         self.traceparent = ""
         self.identity: Identity | None = None
-        self.deadline: Deadline | None = None
-        self.started_at = self.gateway.clock()
+        # Absolute monotonic deadline (seconds); a float rather than a Deadline object
+        # because it is read several times per request.
+        self.deadline_at = float("inf")
+        self.started_at = now
         self.upstream_started_at = 0.0
         self.attempts = 0
         self.previous_delay_s = 0.0
@@ -357,8 +364,7 @@ class Exchange:
     def start(self) -> None:
         gateway = self.gateway
         head = self.head
-        self.request_id = gateway.request_id_for(head)
-        self.traceparent = gateway.traceparent_for(head)
+        self.request_id, self.traceparent = gateway.ids_for(head)
         route = gateway.match(head.host, self.path)
         if route is None:
             self.respond_error(404, "no route matches this host and path")
@@ -368,17 +374,16 @@ class Exchange:
             self.respond_error(405, f"method {self.method.decode()} is not allowed here",
                                extra=[("allow", ", ".join(route.methods))])
             return
-        now = gateway.clock()
+        now = self.started_at
+        deadline_at = now + route.timeout_s
         incoming = head.deadline
-        deadline = Deadline(now + route.timeout_s)
         if incoming is not None:
             try:
-                deadline = min(deadline, Deadline.from_header(incoming, now),
-                               key=lambda d: d.at_s)
+                deadline_at = min(deadline_at, Deadline.from_header(incoming, now).at_s)
             except DeadlineHeaderError as exc:
                 self.respond_error(400, str(exc))
                 return
-        self.deadline = deadline
+        self.deadline_at = deadline_at
         if route.policy is not None:
             outcome = route.policy.admit(self, now)
             if outcome is None:
@@ -388,7 +393,7 @@ class Exchange:
             else:  # a coroutine: the policy must ask the store first
                 gateway.spawn(self._admit_later(outcome))
             return
-        self.proceed()
+        self.proceed(now)
 
     async def _admit_later(self, pending: Any) -> None:
         try:
@@ -405,27 +410,29 @@ class Exchange:
         else:
             self.respond_refusal(outcome)
 
-    def proceed(self) -> None:
+    def proceed(self, now: float | None = None) -> None:
         """Admitted: serve from cache, or go upstream."""
         route = self.route
         assert route is not None
+        if now is None:
+            now = self.gateway.clock()
         if route.cache is not None and self.method in (b"GET", b"HEAD"):
-            cached = route.cache.lookup(self, self.gateway.clock())
+            cached = route.cache.lookup(self, now)
             if cached is not None:
                 self.gateway.metrics.cache(route.name, hit=True)
                 self.write_cached(cached)
                 return
             self.gateway.metrics.cache(route.name, hit=False)
         upstream = route.upstream
-        upstream.budget.record_request(self.gateway.clock())
-        self.acquire_slot(upstream)
+        upstream.budget.record_request(now)
+        self.acquire_slot(upstream, now)
 
     # -- bulkhead --------------------------------------------------------------------
 
-    def acquire_slot(self, upstream: UpstreamPool) -> None:
+    def acquire_slot(self, upstream: UpstreamPool, now: float) -> None:
         if upstream.bulkhead.try_acquire():
             self.slot = True
-            self.attempt()
+            self.attempt(now)
             return
         ticket = upstream.bulkhead.enqueue()
         if ticket is None:
@@ -470,17 +477,18 @@ class Exchange:
     # -- attempts --------------------------------------------------------------------
 
     def remaining_s(self) -> float:
-        assert self.deadline is not None
-        return self.deadline.remaining_s(self.gateway.clock())
+        return max(0.0, self.deadline_at - self.gateway.clock())
 
-    def attempt(self) -> None:
+    def attempt(self, now: float | None = None) -> None:
         if self.done:
             return
         route = self.route
         assert route is not None
         upstream = route.upstream
-        now = self.gateway.clock()
-        if self.remaining_s() <= 0:
+        if now is None:
+            now = self.gateway.clock()
+        remaining_s = self.deadline_at - now
+        if remaining_s <= 0:
             self.respond_error(504, "deadline passed before the upstream answered")
             return
         breaker = upstream.breaker
@@ -491,9 +499,13 @@ class Exchange:
                                extra=[("retry-after", str(max(1, round(
                                    (breaker.next_deadline_s() or now + 1) - now))))])
             return
+        balancer = upstream.balancer
         try:
-            backend = upstream.balancer.pick(
-                Request(self.gateway.client_address(self), self.path, {}), now)
+            if isinstance(balancer, _REQUEST_AWARE):
+                backend = balancer.pick(
+                    Request(self.gateway.client_address(self), self.path, {}), now)
+            else:
+                backend = balancer.pick(EMPTY_REQUEST, now)
         except NoBackendAvailable:
             if breaker is not None:
                 breaker.release(now)
@@ -501,13 +513,17 @@ class Exchange:
             return
         self.attempts += 1
         self.backend = backend
-        upstream.balancer.on_start(backend)
+        balancer.on_start(backend)
         self.upstream_started_at = now
-        self.set_timer(self.remaining_s(), self._deadline_passed)
+        # One timer per attempt (uvloop's timers are C objects; cancelling one is cheap).
+        timer = self.timer
+        if timer is not None:
+            timer.cancel()
+        self.timer = self.gateway.loop.call_later(remaining_s, self._deadline_passed)
         server = upstream.servers[backend.name]
         conn = server.acquire()
         if conn is not None:
-            self.send(conn)
+            self.send(conn, now)
         else:
             self.gateway.spawn(self._connect(server))
 
@@ -524,10 +540,12 @@ class Exchange:
             return
         self.send(conn)
 
-    def send(self, conn: UpstreamConnection) -> None:
+    def send(self, conn: UpstreamConnection, now: float | None = None) -> None:
         self.upstream = conn
         self.upstream_reusable = True
-        conn.send(self, self.gateway.upstream_request(self), self.method == b"HEAD")
+        if now is None:
+            now = self.gateway.clock()
+        conn.send(self, self.gateway.upstream_request(self, now), self.method == b"HEAD")
         if self.body:
             self.body_sent = True
 

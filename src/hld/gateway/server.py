@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import IO, Any
 
 from hld.core.resilience import DEADLINE_HEADER
+from hld.core.resilience.limits import DEADLINE_HEADER_DIGITS_MAX
 from hld.gateway import limits
 from hld.gateway.cache import ResponseCache
 from hld.gateway.config import GatewayConfig, Listener, Route
@@ -49,6 +50,7 @@ _OWN_HEADERS = frozenset({
     *IDENTITY_HEADERS,
 })
 _NOT_FORWARDED = HOP_BY_HOP | _OWN_HEADERS | {b"content-length"}
+_DEADLINE_MS_MAX = 10 ** DEADLINE_HEADER_DIGITS_MAX - 1
 EVENTS_MAX = 1000  # the event log the dashboard reads is a bounded ring
 ACCESS_LOG_BUFFER_BYTES = 64 * 1024
 
@@ -193,9 +195,25 @@ class Gateway:
     def match(self, host: bytes, path: bytes) -> RouteRuntime | None:
         bare = host.rsplit(b":", 1)[0] if host.count(b":") == 1 else host
         for route in self.routes:
-            if route.matches(bare, path):
+            # RouteRuntime.matches inlined: this loop runs for every request.
+            if route.host is not None and route.host != bare:
+                continue
+            prefix = route.prefix
+            if not path.startswith(prefix):
+                continue
+            if (prefix.endswith(b"/") or len(path) == len(prefix)
+                    or path[len(prefix):len(prefix) + 1] == b"/"):
                 return route
         return None
+
+    def ids_for(self, head: RequestHead) -> tuple[str, str]:
+        """The request id and traceparent for a request, from one random draw when the
+        client sent neither (the common case): 64 bits of request id, 128 of trace id
+        and 64 of span id."""
+        if head.request_id is None and head.traceparent is None:
+            bits = f"{self.ids.getrandbits(256):064x}"
+            return bits[:16], f"00-{bits[16:48]}-{bits[48:]}-01"
+        return self.request_id_for(head), self.traceparent_for(head)
 
     def new_request_id(self) -> str:
         return f"{self.ids.getrandbits(64):016x}"
@@ -235,7 +253,7 @@ class Gateway:
             return False
         return any(ip in net for net in self.trusted)
 
-    def upstream_request(self, exchange: Exchange) -> bytes:
+    def upstream_request(self, exchange: Exchange, now: float) -> bytes:
         """The request head (and body) sent upstream."""
         head = exchange.head
         route = exchange.route
@@ -261,13 +279,13 @@ class Gateway:
             append(name + b": " + value + b"\r\n")
         if websocket:
             lines.append(b"connection: upgrade\r\nupgrade: websocket\r\n")
-        now = self.clock()
+        # Whole milliseconds left, rounded down (int() floors a non-negative float).
+        deadline_ms = min(int(max(0.0, exchange.deadline_at - now) * 1000.0), _DEADLINE_MS_MAX)
         lines.append(f"x-forwarded-for: {forwarded_for}\r\n"
                      f"x-forwarded-proto: {'https' if exchange.client.tls else 'http'}\r\n"
                      f"x-request-id: {exchange.request_id}\r\n"
-                     f"traceparent: {exchange.traceparent}\r\n".encode())
-        if exchange.deadline is not None:
-            lines.append(f"{DEADLINE_HEADER}: {exchange.deadline.to_header(now)}\r\n".encode())
+                     f"traceparent: {exchange.traceparent}\r\n"
+                     f"{DEADLINE_HEADER}: {deadline_ms}\r\n".encode())
         if exchange.identity is not None:
             lines.append(exchange.identity.header_block)
         body = exchange.body
