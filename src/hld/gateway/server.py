@@ -98,7 +98,9 @@ class Gateway:
         self.log_stream = log if log is not None else sys.stdout
         self.log_buffer: list[str] = []
         self.log_bytes = 0
-        self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
+        # Set by start(), inside the worker's running loop; --check builds a Gateway with
+        # no loop at all (asking for one there fails after an earlier asyncio.run()).
+        self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.upstreams = {name: UpstreamPool(cfg, clock=clock)
                           for name, cfg in config.upstreams.items()}
         verifier = load_verifier(config.jwt, config.source) if config.jwt else None
