@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-demo: $(STAMP)          ## run the main job on embedded defaults
-	$(BIN)/hld demo
+demo: $(STAMP)          ## run the main job on embedded defaults (DEMO_ARGS=--exit to stop after the report)
+	$(BIN)/hld demo $(DEMO_ARGS)
 
 test: $(STAMP)          ## the whole suite, with branch coverage
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered -q $(PYTEST_ARGS)
