@@ -46,9 +46,14 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"
 COMPRESSIBLE = (b"text/", b"application/json", b"application/javascript",
                 b"application/xml", b"image/svg+xml")
 GZIP_BYTES_MIN = 1024
-# Response headers write_head must look at; every other header is copied as it is.
-_RESPONSE_SPECIAL = HOP_BY_HOP | {b"content-length", b"x-request-id", b"content-type",
-                                  b"content-encoding"}
+# Response headers write_head must look at, by what it does with them; every other
+# header is copied as it is (one dict lookup per header).
+_LENGTH, _CHUNKED, _DROP, _TYPE, _ENCODING = range(5)
+_RESPONSE_SPECIAL = {
+    **dict.fromkeys(HOP_BY_HOP, _DROP), b"x-request-id": _DROP,
+    b"transfer-encoding": _CHUNKED, b"content-length": _LENGTH,
+    b"content-type": _TYPE, b"content-encoding": _ENCODING,
+}
 
 # Balancers that read the request (client address, routing key); the others get the
 # shared empty request, which saves building one per request.
@@ -684,20 +689,22 @@ class Exchange:
         out: list[bytes] = [status_line(status)]
         append = out.append
         for name, value in headers:
-            if name in _RESPONSE_SPECIAL:  # rare names: one set lookup for the common ones
-                if name == b"content-length":
+            kind = _RESPONSE_SPECIAL.get(name)  # None for the headers copied as they are
+            if kind is not None:
+                if kind == _LENGTH:
                     length = int(value) if value.strip().isdigit() else None
                     continue
-                if name == b"transfer-encoding":
+                if kind == _CHUNKED:
                     chunked = True
                     continue
-                if name in HOP_BY_HOP or name == b"x-request-id":
+                if kind == _DROP:
                     continue
-                if name == b"content-type":
-                    content_type = value.lower()
-                elif name == b"content-encoding":
+                if kind == _TYPE:
+                    content_type = value
+                else:
                     encoded = True
             append(name + b": " + value + b"\r\n")
+        content_type = content_type.lower()
         bodyless = status in (204, 304) or self.method == b"HEAD" or 100 <= status < 200
         self._close_delimited = not bodyless and length is None and not chunked
         if (route.gzip and not encoded and not bodyless and content_type.startswith(COMPRESSIBLE)
@@ -859,8 +866,15 @@ class Exchange:
         if self.done:
             return
         self.done = True
-        self.cancel_timer()
-        self.release_slot()
+        # cancel_timer and release_slot inlined: every request passes here.
+        timer = self.timer
+        if timer is not None:
+            timer.cancel()
+            self.timer = None
+        if self.slot:
+            self.slot = False
+            assert self.route is not None
+            self.route.upstream.release_slot()
         self.gateway.access_log(self, self.status, reason)
         self.client.finished(self, self.keep_alive)
 
