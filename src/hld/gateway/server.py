@@ -22,6 +22,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
+from json.encoder import encode_basestring_ascii
 from typing import IO, Any
 
 from hld.core.resilience import DEADLINE_HEADER
@@ -323,23 +324,25 @@ class Gateway:
             self.log_bytes = 0
 
     def _access_line(self, entry: tuple[Any, ...]) -> str:
+        """The JSON line of one access record, written out by hand: the same text as
+        ``json.dumps(record, separators=(",", ":"))`` at a fraction of the cost. Every
+        string goes through json's own escaper; numbers print as json prints them."""
         (wall_s, request_id, traceparent, peer, method, target, route, status, size,
          duration_s, attempts, subject, reason) = entry
-        record = {
-            "ts": round(wall_s, 6), "level": "info", "event": "request",
-            "component": "gateway", "worker": self.worker,
-            "request_id": request_id, "traceparent": traceparent,
-            "client": peer, "method": method.decode(),
-            "path": target.decode("latin-1")[:512],
-            "route": route, "status": status,
-            "bytes": size, "duration_ms": round(duration_s * 1000, 3),
-            "attempts": attempts,
-        }
+        quote = encode_basestring_ascii
+        line = (f'{{"ts":{round(wall_s, 6)!r},"level":"info","event":"request",'
+                f'"component":"gateway","worker":{self.worker},'
+                f'"request_id":{quote(request_id)},"traceparent":{quote(traceparent)},'
+                f'"client":{quote(peer)},"method":{quote(method.decode())},'
+                f'"path":{quote(target.decode("latin-1")[:512])},'
+                f'"route":{"null" if route is None else quote(route)},"status":{status},'
+                f'"bytes":{size},"duration_ms":{round(duration_s * 1000, 3)!r},'
+                f'"attempts":{attempts}')
         if subject is not None:
-            record["subject"] = subject
+            line += f',"subject":{quote(subject)}'
         if reason:
-            record["reason"] = reason
-        return json.dumps(record, separators=(",", ":")) + "\n"
+            line += f',"reason":{quote(reason)}'
+        return line + "}\n"
 
     def access_log(self, exchange: Exchange, status: int, reason: str = "") -> None:
         route = exchange.route
