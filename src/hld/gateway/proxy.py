@@ -63,6 +63,42 @@ _REQUEST_AWARE = (IpHash, KeyHash)
 HEAD, BODY, BUSY, IDLE = range(4)
 
 
+# write_head's reading of an upstream's header list is a pure function of that list, and
+# an upstream repeats the same list for many responses (only Date changes, once a
+# second), so the results are remembered: a C-level tuple hash and dict lookup instead
+# of a Python loop over the headers. Cleared when full.
+SORTED_HEADS_MAX = 256
+_SortedHead = tuple[bytes, int | None, bool, bytes, bool]
+_SORTED_HEADS: dict[tuple[tuple[bytes, bytes], ...], _SortedHead] = {}
+
+
+def _sort_response_headers(headers: list[tuple[bytes, bytes]]) -> _SortedHead:
+    """The headers copied as they are (one block), the Content-Length, whether the
+    upstream sent chunked, the lower-cased Content-Type and whether it was encoded."""
+    length: int | None = None
+    chunked = False
+    content_type = b""
+    encoded = False
+    out: list[bytes] = []
+    for name, value in headers:
+        kind = _RESPONSE_SPECIAL.get(name)  # None for the headers copied as they are
+        if kind is not None:
+            if kind == _LENGTH:
+                length = int(value) if value.strip().isdigit() else None
+                continue
+            if kind == _CHUNKED:
+                chunked = True
+                continue
+            if kind == _DROP:
+                continue
+            if kind == _TYPE:
+                content_type = value
+            else:
+                encoded = True
+        out.append(name + b": " + value + b"\r\n")
+    return b"".join(out), length, chunked, content_type.lower(), encoded
+
+
 class _Refused(Exception):  # noqa: N818 - control flow out of llhttp callbacks
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message)
@@ -96,6 +132,10 @@ class ClientConnection(asyncio.Protocol):
         self.upgrading = False  # an upgrade request was parsed; llhttp is done with us
         self.receiving = False  # between on_message_begin and on_message_complete
         self.deferred: bytes | None = None  # a refusal waiting for earlier responses
+        # The last request's header list and the header block it produced upstream
+        # (Gateway.upstream_request reuses the block while the list repeats).
+        self.forward_key: list[tuple[bytes, bytes]] | None = None
+        self.forward_block = b""
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -682,29 +722,15 @@ class Exchange:
     def write_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         route = self.route
         assert route is not None
-        length: int | None = None
-        chunked = False
-        content_type = b""
-        encoded = False
-        out: list[bytes] = [status_line(status)]
-        append = out.append
-        for name, value in headers:
-            kind = _RESPONSE_SPECIAL.get(name)  # None for the headers copied as they are
-            if kind is not None:
-                if kind == _LENGTH:
-                    length = int(value) if value.strip().isdigit() else None
-                    continue
-                if kind == _CHUNKED:
-                    chunked = True
-                    continue
-                if kind == _DROP:
-                    continue
-                if kind == _TYPE:
-                    content_type = value
-                else:
-                    encoded = True
-            append(name + b": " + value + b"\r\n")
-        content_type = content_type.lower()
+        key = tuple(headers)
+        sorted_head = _SORTED_HEADS.get(key)
+        if sorted_head is None:
+            sorted_head = _sort_response_headers(headers)
+            if len(_SORTED_HEADS) >= SORTED_HEADS_MAX:
+                _SORTED_HEADS.clear()
+            _SORTED_HEADS[key] = sorted_head
+        block, length, chunked, content_type, encoded = sorted_head
+        out: list[bytes] = [status_line(status), block]
         bodyless = status in (204, 304) or self.method == b"HEAD" or 100 <= status < 200
         self._close_delimited = not bodyless and length is None and not chunked
         if (route.gzip and not encoded and not bodyless and content_type.startswith(COMPRESSIBLE)
