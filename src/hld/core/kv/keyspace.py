@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from hld.core.kv import memory
 from hld.core.kv.memory import EXPIRE_BYTES_OVERHEAD, KEY_BYTES_OVERHEAD, value_size
+from hld.core.kv.scan import ScanIndex
 
 # Python type of a value -> the name TYPE, SCAN TYPE and snapshots use. Modules adding a
 # value type (streams) add their class here.
@@ -88,6 +89,8 @@ class Keyspace:
         # A replica must not expire keys on its own: its primary sends DEL. Lookups still
         # hide logically expired keys, as Redis replicas do.
         self.expire_enabled = True
+        # Keys grouped for SCAN (``hld.core.kv.scan``), built by the first SCAN.
+        self._scan_index: ScanIndex | None = None
 
     # -- time --------------------------------------------------------------------
 
@@ -135,6 +138,18 @@ class Keyspace:
     def type_name(self, value: Any) -> bytes:
         return TYPE_NAMES.get(type(value), b"string")
 
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """One SCAN step: (next cursor, keys); keys present throughout are all returned.
+
+        Keys may be logically expired; the caller filters them as it filters MATCH.
+        """
+        index = self._scan_index
+        if index is None or index.entries > 2 * len(self.data) + 64:
+            # First scan, or the index filled up (new keys) or went stale (deletes):
+            # regroup the live keys; the cursor stays valid across the new table size.
+            index = self._scan_index = ScanIndex(self.data, len(self.data))
+        return index.scan(self.data, cursor, count)
+
     # -- writes ------------------------------------------------------------------
 
     def set(self, key: bytes, value: Any, *, keep_ttl: bool = False) -> None:
@@ -151,6 +166,8 @@ class Keyspace:
             data[key] = value
             if self.tracker is not None:
                 self.tracker.added(key, KEY_BYTES_OVERHEAD + len(key) + size)
+            if self._scan_index is not None and not self._scan_index.add(key):
+                self._scan_index = None
         else:
             if type(old) is bytes:
                 self.used += size - 33 - len(old)
@@ -178,6 +195,8 @@ class Keyspace:
             data[key] = value
             if self.tracker is not None:
                 self.tracker.added(key, KEY_BYTES_OVERHEAD + 33 + len(key) + len(value))
+            if self._scan_index is not None and not self._scan_index.add(key):
+                self._scan_index = None
         elif type(old) is bytes:
             self.used += len(value) - len(old)
             data[key] = value
@@ -253,6 +272,7 @@ class Keyspace:
                 self.tracker.removed(key)
         self.data = {}
         self.expires = {}
+        self._scan_index = None
         self._heap = []
         self._sizes = {}
         self.used = 0

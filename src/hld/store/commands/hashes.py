@@ -15,6 +15,7 @@ from hld.core.kv.replies import (
     parse_float,
     parse_int,
 )
+from hld.core.kv.scan import CURSOR_MASK, scan_members
 from hld.core.resp.serializer import (
     NULL3,
     NULL_BULK,
@@ -259,7 +260,7 @@ def parse_cursor(raw: bytes) -> int:
         cursor = int(raw)
     except ValueError:
         raise CommandError(error("ERR invalid cursor")) from None
-    if cursor < 0:
+    if cursor < 0 or cursor > CURSOR_MASK:
         raise CommandError(error("ERR invalid cursor"))
     return cursor
 
@@ -271,10 +272,7 @@ def hscan(c: Any, argv: list[bytes]) -> bytes:
     cursor = parse_cursor(argv[2])
     match, count = parse_scan_args(argv, 3)
     h = lookup(c, argv[1], HASH) or {}
-    fields = list(h)[cursor: cursor + count]
-    nxt = cursor + len(fields)
-    if nxt >= len(h):
-        nxt = 0
+    nxt, fields = scan_members(h, len(h), cursor, count)
     out: list[bytes] = []
     for f in fields:
         if match is None or match(f):

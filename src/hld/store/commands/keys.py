@@ -3,9 +3,9 @@
 TTLs are absolute Unix milliseconds in ``Keyspace.expires``; every EXPIRE-family
 command propagates PEXPIREAT with the computed deadline (or DEL when the deadline is
 already past, as Redis does) so replicas and the AOF agree with the primary. SCAN's
-cursor is a position in the keyspace's insertion order: keys present for the whole scan
-are returned unless keys before the cursor are deleted meanwhile (then some may be
-skipped); KEYS and SCAN match with Redis' glob syntax.
+cursor is Redis' reverse-binary bucket cursor (``hld.core.kv.scan``): every key present
+for a whole iteration is returned, whatever is added or deleted meanwhile, and a call
+costs about COUNT, not the cursor; KEYS and SCAN match with Redis' glob syntax.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from hld.core.kv.glob import compile_glob
 from hld.core.kv.replies import NO_SUCH_KEY, SYNTAX, CommandError, parse_int
+from hld.core.kv.scan import CURSOR_MASK
 from hld.core.resp.serializer import (
     NULL3,
     NULL_BULK,
@@ -271,10 +272,9 @@ def scan(c: Any, argv: list[bytes]) -> bytes:
         i += 2
     db = c.db
     count = min(count, SCAN_COUNT_MAX)
-    batch = list(islice(db.data, cursor, cursor + count))
-    next_cursor = cursor + len(batch)
-    if len(batch) < count or next_cursor >= len(db.data):
-        next_cursor = 0
+    if cursor > CURSOR_MASK:
+        raise CommandError(error("ERR invalid cursor"))
+    next_cursor, batch = db.scan(cursor, count)
     now, expires = db.now_ms, db.expires
     found = []
     for key in batch:

@@ -10,6 +10,7 @@ from typing import Any
 
 from hld.core.kv import memory
 from hld.core.kv.replies import SYNTAX, CommandError, parse_int
+from hld.core.kv.scan import scan_members
 from hld.core.resp.serializer import (
     NULL3,
     NULL_BULK,
@@ -264,9 +265,6 @@ def sscan(c: Any, argv: list[bytes]) -> bytes:
     """Incrementally iterate members."""
     cursor = parse_cursor(argv[2])
     match, count = parse_scan_args(argv, 3)
-    members = sorted(lookup(c, argv[1], SET) or ())
-    batch = members[cursor: cursor + count]
-    nxt = cursor + len(batch)
-    if nxt >= len(members):
-        nxt = 0
+    members = lookup(c, argv[1], SET) or set()
+    nxt, batch = scan_members(members, len(members), cursor, count)
     return scan_reply(nxt, [m for m in batch if match is None or match(m)])

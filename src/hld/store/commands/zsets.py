@@ -13,6 +13,7 @@ from typing import Any
 from hld.core.kv import memory
 from hld.core.kv.client import Block
 from hld.core.kv.replies import NOT_FLOAT, SYNTAX, CommandError, parse_float, parse_int
+from hld.core.kv.scan import scan_members
 from hld.core.kv.zset import ZSet
 from hld.core.resp.serializer import (
     NULL3,
@@ -568,6 +569,10 @@ def zinterstore(c: Any, argv: list[bytes]) -> bytes:
     return _aggregate_store(c, argv, True)
 
 
+def _member_of(entry: tuple[float, bytes]) -> bytes:
+    return entry[1]
+
+
 # ZSCAN key cursor [MATCH pattern] [COUNT count]
 @command("zscan", arity=-3, flags="readonly", keys=(1, 1, 1), group="sorted-set")
 def zscan(c: Any, argv: list[bytes]) -> bytes:
@@ -575,10 +580,10 @@ def zscan(c: Any, argv: list[bytes]) -> bytes:
     cursor = parse_cursor(argv[2])
     match, count = parse_scan_args(argv, 3)
     z = lookup(c, argv[1], ZSet)
-    entries = [] if z is None else z.entries()[cursor: cursor + count]
-    nxt = cursor + len(entries)
-    if z is None or nxt >= len(z):
-        nxt = 0
+    entries: list[tuple[float, bytes]] = []
+    nxt = 0
+    if z is not None:
+        nxt, entries = scan_members(z.entries(), len(z), cursor, count, key=_member_of)
     out: list[bytes] = []
     for s, m in entries:
         if match is None or match(m):
