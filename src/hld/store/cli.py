@@ -2,7 +2,8 @@
 
 Settings come from an optional config file (redis.conf style: ``name value`` lines)
 and then from flags, which win. Example: ``hld store --port 7379 --maxmemory 100mb
---maxmemory-policy allkeys-lru``.
+--maxmemory-policy allkeys-lru``. ``--metrics-port P`` serves Prometheus ``/metrics`` on
+``--metrics-bind`` (127.0.0.1 by default).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from hld.store.config import ConfigError, StoreConfig, load_file, set_value
 # Flags that map one-to-one onto settings (flag name == setting name).
 _FLAGS = ("port", "bind", "dir", "appendonly", "appendfsync", "appendfilename",
           "dbfilename", "maxmemory", "maxmemory-policy", "maxmemory-samples", "requirepass",
-          "maxclients", "hz", "loglevel", "aof-load-truncated")
+          "maxclients", "hz", "loglevel", "aof-load-truncated", "metrics-port",
+          "metrics-bind")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

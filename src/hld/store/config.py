@@ -43,6 +43,8 @@ class StoreConfig:
     hz: int = 10
     loglevel: str = "notice"
     aof_load_truncated: bool = True
+    metrics_port: int = 0  # the Prometheus /metrics HTTP port; 0: off
+    metrics_bind: str = "127.0.0.1"
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -132,6 +134,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("hz", "hz", _positive),
     Param("loglevel", "loglevel", _choice("debug", "verbose", "notice", "warning")),
     Param("aof-load-truncated", "aof_load_truncated", parse_bool),
+    Param("metrics-port", "metrics_port", _port, mutable=False),
+    Param("metrics-bind", "metrics_bind", str, mutable=False),
 )}
 ALIASES = {"slaveof": "replicaof"}
 

@@ -37,3 +37,8 @@ ACTIVE_EXPIRE_HZ: Final = 10
 BLOCK_TIMEOUT_S_MAX: Final = 365 * 24 * 3600.0
 # SCAN COUNT and KEYS-like work per call: how many entries one call may visit.
 SCAN_COUNT_MAX: Final = 100_000
+# The /metrics HTTP responder: a request head larger than this, or slower than the
+# timeout, is dropped; scrapers beyond the client cap are closed at once.
+METRICS_REQUEST_BYTES_MAX: Final = 8 * 1024
+METRICS_READ_TIMEOUT_S: Final = 5.0
+METRICS_CLIENTS_MAX: Final = 64

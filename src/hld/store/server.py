@@ -83,6 +83,7 @@ class StoreServer:
         self._stopped = asyncio.Event()
         self._cron_task: asyncio.Task[None] | None = None
         self.shutting_down = False
+        self.metrics: Any = None  # hld.store.metrics.MetricsServer when --metrics-port
         on_change("maxmemory", self._apply_memory)
         on_change("maxmemory-policy", self._apply_memory)
         on_change("requirepass", self._apply_requirepass)
@@ -112,6 +113,12 @@ class StoreServer:
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
         self._cron_task = loop.create_task(self._cron())
+        if self.config.metrics_port:
+            from hld.store.metrics import MetricsServer
+
+            self.metrics = MetricsServer(self.engine, self.config.metrics_bind,
+                                         self.config.metrics_port)
+            await self.metrics.start()
 
     async def serve_forever(self) -> None:
         await self._stopped.wait()
@@ -126,6 +133,8 @@ class StoreServer:
             self._cron_task.cancel()
         if self._server is not None:
             self._server.close()
+        if self.metrics is not None:
+            await self.metrics.close()
         for conn in list(self.connections.values()):
             conn.close()
         for hook in self.shutdown_hooks:
