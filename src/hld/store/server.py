@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import random
 import re
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -44,6 +45,8 @@ from hld.core.resp.parser import NEED_DATA, ProtocolError, RespParser, check_req
 from hld.core.resp.serializer import NULL3, NULL_ARRAY, error
 from hld.store import commands, limits
 from hld.store.config import StoreConfig, on_change
+
+log = logging.getLogger("hld.store.server")
 
 Hook = Callable[["StoreServer"], Awaitable[None] | None]
 
@@ -125,6 +128,8 @@ class StoreServer:
         await self.close()
 
     def request_shutdown(self) -> None:
+        if not self.shutting_down:
+            log.info("shutdown requested", extra={"port": self.port})
         self.shutting_down = True
         self._stopped.set()
 
@@ -617,6 +622,11 @@ def run_server(config: StoreConfig, *, ready: Callable[[StoreServer], None] | No
 
     import uvloop
 
+    from hld.store import logs
+
+    logs.configure(config.loglevel)
+    on_change("loglevel", lambda cfg, value: logs.log.setLevel(logs.LEVELS[value]))
+
     async def main() -> None:
         server = StoreServer(config)
         if configure is not None:
@@ -626,10 +636,15 @@ def run_server(config: StoreConfig, *, ready: Callable[[StoreServer], None] | No
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, server.request_shutdown)
-        print(f"hld-store ready on {config.bind}:{server.port}", file=sys.stderr, flush=True)
+        logs.event("store ready", bind=config.bind, port=server.port, pid=os.getpid(),
+                   metrics_port=server.metrics.port if server.metrics is not None else 0,
+                   role="replica" if config.replicaof else "primary",
+                   appendonly=config.appendonly, appendfsync=config.appendfsync)
         if ready is not None:
             ready(server)
         await server.serve_forever()
+        logs.event("store stopped", port=server.port,
+                   uptime_s=round(time.monotonic() - server.started_monotonic, 3))
 
     uvloop.run(main())
     return 0

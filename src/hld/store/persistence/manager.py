@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -150,7 +149,7 @@ class Persistence:
                     os.unlink(os.path.join(directory, name))
 
     def _refuse(self, message: str) -> None:
-        print(f"hld-store: cannot start: {message}", file=sys.stderr, flush=True)
+        log.error("cannot start: %s", message)
         raise SystemExit(1)
 
     def _restore(self, records: list[snapshot.Record]) -> None:
@@ -194,12 +193,11 @@ class Persistence:
             self._refuse(str(exc))
             return
         if result.truncated:
-            log.warning("AOF %s ends with an incomplete command at byte offset %d of %d: "
-                        "keeping the valid prefix and truncating the file there",
-                        path, result.valid_bytes, result.file_bytes)
-            print(f"hld-store: AOF {path} truncated at byte offset {result.valid_bytes} "
-                  f"(file had {result.file_bytes} bytes); loaded the valid prefix",
-                  file=sys.stderr, flush=True)
+            log.warning("AOF %s truncated at byte offset %d (file had %d bytes, the last "
+                        "command incomplete); loaded the valid prefix", path,
+                        result.valid_bytes, result.file_bytes,
+                        extra={"path": str(path), "valid_bytes": result.valid_bytes,
+                               "file_bytes": result.file_bytes})
             os.truncate(path, result.valid_bytes)
         log.warning("loaded AOF %s: %d keys from its preamble, %d commands", path,
                     result.preamble_keys, result.commands)
