@@ -35,6 +35,9 @@ WRITE_BUFFER_LOW_BYTES = 64 * 1024
 
 # -- upstreams -----------------------------------------------------------------------
 UPSTREAM_CONNECT_TIMEOUT_S = 2.0
+# Request deadlines are checked by one timer per worker at this interval (a timer per
+# request cost several microseconds); a 504 may come this much after the deadline.
+DEADLINE_TICK_S = 0.02
 # Default request deadline when neither the route nor the client sets one.
 UPSTREAM_TIMEOUT_S = 30.0
 # Idle keep-alive connections kept per backend.

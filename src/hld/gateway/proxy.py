@@ -560,11 +560,14 @@ class Exchange:
         self.backend = backend
         balancer.on_start(backend)
         self.upstream_started_at = now
-        # One timer per attempt (uvloop's timers are C objects; cancelling one is cheap).
+        # The attempt's deadline is watched by the gateway's deadline tick (a set add
+        # here, a discard when the exchange ends) rather than a timer per request: a
+        # uvloop timer costs a libuv handle to start and stop, several microseconds.
         timer = self.timer
         if timer is not None:
             timer.cancel()
-        self.timer = self.gateway.loop.call_later(remaining_s, self._deadline_passed)
+            self.timer = None
+        self.gateway.watch_deadline(self)
         server = upstream.servers[backend.name]
         conn = server.acquire()
         if conn is not None:
@@ -599,12 +602,14 @@ class Exchange:
         self.timer = self.gateway.loop.call_later(max(0.0, delay_s), callback)
 
     def cancel_timer(self) -> None:
+        """Stop the retry or queue timer, and the deadline watch of an attempt."""
+        self.gateway.deadlines.discard(self)
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
-    def _deadline_passed(self) -> None:
-        self.timer = None
+    def deadline_passed(self) -> None:
+        """Called by the gateway's deadline tick once ``deadline_at`` has passed."""
         conn = self.upstream
         self.upstream = None
         if conn is not None:
@@ -893,6 +898,7 @@ class Exchange:
             return
         self.done = True
         # cancel_timer and release_slot inlined: every request passes here.
+        self.gateway.deadlines.discard(self)
         timer = self.timer
         if timer is not None:
             timer.cancel()

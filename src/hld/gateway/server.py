@@ -135,6 +135,10 @@ class Gateway:
         self.ejected: dict[str, set[str]] = {name: set() for name in self.upstreams}
         self.limited_at: dict[str, float] = {}
         self.sweeper: asyncio.TimerHandle | None = None
+        # Exchanges waiting on an upstream attempt, checked against their deadline_at
+        # every DEADLINE_TICK_S while any are waiting (see watch_deadline).
+        self.deadlines: set[Exchange] = set()
+        self.deadline_timer: asyncio.TimerHandle | None = None
         # Request and span ids: unique, not secret, so a PRNG seeded from the OS per
         # worker (the Gateway is built after the fork) instead of a syscall per id.
         self.ids = random.Random(os.urandom(16))
@@ -181,6 +185,26 @@ class Gateway:
         self.flush_log()
         self.sweeper = self.loop.call_later(self.sweep_interval_s, self.sweep)
 
+    def watch_deadline(self, exchange: Exchange) -> None:
+        """Answer 504 for ``exchange`` once its deadline passes, unless it ends first
+        (``Exchange.finish``/``cancel_timer`` drop it from the set). One timer for all
+        exchanges, at most DEADLINE_TICK_S late, instead of one timer per request."""
+        self.deadlines.add(exchange)
+        if self.deadline_timer is None:
+            self.deadline_timer = self.loop.call_later(limits.DEADLINE_TICK_S,
+                                                       self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        self.deadline_timer = None
+        deadlines = self.deadlines
+        now = self.clock()
+        for exchange in [e for e in deadlines if e.deadline_at <= now]:
+            deadlines.discard(exchange)
+            exchange.deadline_passed()
+        if deadlines and self.deadline_timer is None:
+            self.deadline_timer = self.loop.call_later(limits.DEADLINE_TICK_S,
+                                                       self._check_deadlines)
+
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = self.loop.create_task(coro)
         self.tasks.add(task)
@@ -196,6 +220,9 @@ class Gateway:
             upstream.close()
         if self.sweeper is not None:
             self.sweeper.cancel()
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
+            self.deadline_timer = None
         self.flush_log()
 
     # -- routing and forwarding ---------------------------------------------------------
