@@ -32,6 +32,7 @@ from hld.control.supervisor import ProcessSpec, Supervisor, hld_argv, port_free
 from hld.control.system import SystemConfig
 
 EVENTS_MAX = 2000
+REPLICA_SYNC_TIMEOUT_S = 60.0  # a replica's first full sync, before the apps start
 MONITOR_PERIOD_S = 0.5   # how often the primary is pinged
 PING_TIMEOUT_S = 1.0     # a primary slower than this to answer PING counts as down
 COLLECT_PERIOD_S = 1.0   # how often the dashboard's snapshot is taken
@@ -268,11 +269,34 @@ upstream = "app"
             self.announce(f"  starting {spec.name}{where}")
             self.supervisor.start(spec)
             await asyncio.to_thread(self.supervisor.wait_ready, spec.name)
+            if spec.name == "store-replica":
+                await self.wait_replica_synced()
         self.supervisor.write_state(self.urls())
         loop = asyncio.get_running_loop()
         self.monitor_task = loop.create_task(self.monitor())
         self.collect_task = loop.create_task(self.collect())
         self.event("up", components=len(self.supervisor.order))
+
+    async def wait_replica_synced(self, timeout_s: float = REPLICA_SYNC_TIMEOUT_S) -> None:
+        """Wait until the replica's link to the primary is up, so that the first posts'
+        WAIT finds a replica to acknowledge them (a listening replica may still be in
+        its initial sync)."""
+        import redis.asyncio
+
+        client = redis.asyncio.Redis(host=self.host, port=self.config.store.replica_port,
+                                     socket_timeout=1.0, socket_connect_timeout=1.0)
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError, redis.RedisError):
+                    info = await client.info("replication")
+                    if info.get("master_link_status") == "up":
+                        return
+                await asyncio.sleep(0.1)
+        finally:
+            await client.aclose()
+        self.announce(f"  warning: the replica did not finish its first sync within "
+                      f"{timeout_s:.0f}s; posts are acknowledged without it until it does")
 
     def urls(self) -> dict[str, Any]:
         cfg = self.config
