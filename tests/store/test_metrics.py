@@ -91,3 +91,18 @@ def _args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     return parser.parse_args(argv)
+
+
+def test_a_taken_metrics_port_is_named_in_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = StoreProcess(tmp_path, "--metrics-port", str(port))
+        try:
+            server.start(wait=False)
+            assert server.wait_exit(timeout_s=30) == 2
+        finally:
+            server.stop()
+    assert f"cannot listen on 127.0.0.1:{port} (metrics port)" in server.log()
+    assert "Traceback" not in server.log()

@@ -57,4 +57,8 @@ def run(args: argparse.Namespace) -> int:
 
         return run_server(config, configure=install)
     except OSError as exc:
+        from hld.store.metrics import MetricsListenError
+
+        if isinstance(exc, MetricsListenError):
+            raise CLIError(str(exc)) from None
         raise CLIError(f"cannot listen on {config.bind}:{config.port}: {exc.strerror}") from None

@@ -65,6 +65,14 @@ _NUMERIC = (
 )
 
 
+class MetricsListenError(OSError):
+    """The metrics port could not be bound."""
+
+    def __init__(self, bind: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {bind}:{port} (metrics port): {reason}")
+        self.reason = reason
+
+
 class StoreCollector:
     """A prometheus_client collector reading the engine's INFO figures at scrape time."""
 
@@ -119,9 +127,13 @@ class MetricsServer:
         self._clients = 0
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve, self.bind, self.port, reuse_address=True,
-            limit=limits.METRICS_REQUEST_BYTES_MAX)
+        """Listen; OSError (port taken) names the metrics address, not the store's."""
+        try:
+            self._server = await asyncio.start_server(
+                self._serve, self.bind, self.port, reuse_address=True,
+                limit=limits.METRICS_REQUEST_BYTES_MAX)
+        except OSError as exc:
+            raise MetricsListenError(self.bind, self.port, exc.strerror or str(exc)) from None
         self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
