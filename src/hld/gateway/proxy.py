@@ -123,6 +123,7 @@ class ClientConnection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_bytes = 0
         self.head: RequestHead | None = None
+        self.last_head: RequestHead | None = None  # the last head check_head accepted
         self.pending: deque[tuple[RequestHead, bytes]] = deque()
         self.exchange: Exchange | None = None
         self.reading_paused = False
@@ -222,12 +223,25 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        head = RequestHead(parser.get_method(), self.target, parser.get_http_version(),
-                           self.headers, self.header_bytes)
-        head.keep_alive = parser.should_keep_alive()
-        refusal = check_head(head)
-        if refusal is not None:
-            raise _Refused(refusal)
+        method = parser.get_method()
+        version = parser.get_http_version()
+        keep_alive = parser.should_keep_alive()
+        last = self.last_head
+        # A keep-alive client tends to send the same request head again. When method,
+        # target, version, keep-alive and every header equal the last accepted head, so
+        # do all of check_head's verdicts and derived fields, and that head is reused as
+        # it is (nothing mutates a RequestHead after check_head).
+        if (last is not None and self.headers == last.headers and self.target == last.target
+                and method == last.method and version == last.version
+                and keep_alive == last.keep_alive):
+            head = last
+        else:
+            head = RequestHead(method, self.target, version, self.headers, self.header_bytes)
+            head.keep_alive = keep_alive
+            refusal = check_head(head)
+            if refusal is not None:
+                raise _Refused(refusal)
+            self.last_head = head
         self.head = head
         if head.chunked or head.content_length:
             self.state = BODY
