@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hld.core.kv.client import Block, Client
 from hld.core.kv.engine import Engine
-from hld.core.kv.scan import CURSOR_MASK, next_cursor
+from hld.core.kv.scan import CURSOR_MASK, INDEX_IDLE_MS, next_cursor
 from hld.core.resp import NEED_DATA, RespParser
 from hld.core.resp.serializer import ErrorReply
 from hld.store import commands
@@ -164,3 +164,20 @@ def test_container_scans_return_every_member_present_throughout(
             deleted |= _apply(op, arg, lambda ms: add(kv, ms),
                               lambda ms: ms and delete(kv, ms))
     assert set() == (present_at_start - deleted) - returned
+
+
+def test_an_iteration_survives_the_idle_index_being_dropped_and_rebuilt() -> None:
+    kv = Harness()
+    db = kv.engine.db
+    for key in UNIVERSE:
+        kv("SET", key, b"v")
+    cursor, out = kv("SCAN", 0, "COUNT", 20)
+    returned = set(out)
+    # A client pausing longer than INDEX_IDLE_MS: the periodic expiry cycle frees the index.
+    db.set_time(T0 + INDEX_IDLE_MS / 1000 + 1)
+    db.active_expire(10)
+    assert db._scan_index is None
+    while cursor != b"0":
+        cursor, out = kv("SCAN", cursor, "COUNT", 20)
+        returned.update(out)
+    assert set(UNIVERSE) == returned

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from hld.core.kv import memory
 from hld.core.kv.memory import EXPIRE_BYTES_OVERHEAD, KEY_BYTES_OVERHEAD, value_size
-from hld.core.kv.scan import ScanIndex
+from hld.core.kv.scan import INDEX_IDLE_MS, ScanIndex
 
 # Python type of a value -> the name TYPE, SCAN TYPE and snapshots use. Modules adding a
 # value type (streams) add their class here.
@@ -91,6 +91,7 @@ class Keyspace:
         self.expire_enabled = True
         # Keys grouped for SCAN (``hld.core.kv.scan``), built by the first SCAN.
         self._scan_index: ScanIndex | None = None
+        self._scan_used_ms = 0
 
     # -- time --------------------------------------------------------------------
 
@@ -148,6 +149,7 @@ class Keyspace:
             # First scan, or the index filled up (new keys) or went stale (deletes):
             # regroup the live keys; the cursor stays valid across the new table size.
             index = self._scan_index = ScanIndex(self.data, len(self.data))
+        self._scan_used_ms = self.now_ms
         return index.scan(self.data, cursor, count)
 
     # -- writes ------------------------------------------------------------------
@@ -298,6 +300,8 @@ class Keyspace:
 
     def active_expire(self, budget: int) -> int:
         """Remove up to ``budget`` keys whose deadline has passed; returns how many."""
+        if self._scan_index is not None and self.now_ms - self._scan_used_ms > INDEX_IDLE_MS:
+            self._scan_index = None  # nobody is scanning: give its memory back
         if not self.expire_enabled:
             return 0
         heap, expires, now = self._heap, self.expires, self.now_ms
