@@ -40,6 +40,9 @@ KEYS_MAX_DEFAULT = 100_000
 #: Most idle keys a keyed limiter drops in one opportunistic sweep, so no single decision
 #: pays for a large clean-up; the LRU bound still holds between sweeps.
 SWEEP_KEYS_MAX = 64
+# ... and sweeps come at most this often: with a tiny horizon (a huge rate) a sweep per
+# call would cost more than it saves, and expiry is lossless, so waiting changes nothing.
+SWEEP_INTERVAL_S_MIN = 0.1
 #: Largest cost one request may carry; sliding logs hold one entry per unit.
 COST_MAX = 1_000_000
 #: Largest per-window limit of the counting algorithms (bounds a sliding log's memory).

@@ -6,7 +6,8 @@ insertion-ordered dict kept in least-recently-used order. Memory stays bounded t
 * Idle keys expire losslessly: a limiter knows the time from which its state equals a
   fresh one (``reset_at``); dropping the key then changes no future decision. Expiry runs
   opportunistically from the LRU end, at most ``SWEEP_KEYS_MAX`` keys per sweep and one
-  sweep per quarter of the limiter's horizon, so the hot path pays one float comparison.
+  sweep per quarter of the limiter's horizon (at least ``SWEEP_INTERVAL_S_MIN`` apart), so
+  the hot path pays one float comparison.
   ``expire(now)`` sweeps everything on demand.
 * Beyond ``max_keys`` the least recently used key is evicted. That one is lossy (the key
   starts fresh if it returns), counted in ``statistics().evicted``, and the price of a
@@ -27,6 +28,7 @@ from typing import Generic, TypeVar
 from hld.core.limit.base import (
     INF,
     KEYS_MAX_DEFAULT,
+    SWEEP_INTERVAL_S_MIN,
     SWEEP_KEYS_MAX,
     Decision,
     Limiter,
@@ -59,7 +61,7 @@ class KeyedLimiter(Generic[K]):
         self.max_keys = check_count("max_keys", max_keys, maximum=2**40)
         self._prototype = prototype
         self._limiters: OrderedDict[K, Limiter] = OrderedDict()
-        self._sweep_every_s = prototype.horizon_s / 4.0
+        self._sweep_every_s = max(prototype.horizon_s / 4.0, SWEEP_INTERVAL_S_MIN)
         self._sweep_at_s = -INF
         self._created = self._expired = self._evicted = 0
 
