@@ -172,3 +172,31 @@ class Cache(ABC, Generic[K, V]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(capacity={self._capacity}, size={len(self)})"
+
+
+class DictBackedCache(Cache[K, V]):
+    """The parts shared by policies that keep every entry in one dict (LRU, FIFO, MRU, LIFO).
+
+    Subclasses create ``_data`` (a dict, or an ``OrderedDict`` when order is the policy)
+    and ``_weights`` (weights of entries, kept only with a weigher) in ``__init__``.
+    """
+
+    _data: dict[K, V]
+    _weights: dict[K, int]
+
+    def delete(self, key: K) -> bool:
+        if key not in self._data:
+            return False
+        del self._data[key]
+        self._weight -= self._weights.pop(key, 1)
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._data))
+

@@ -9,12 +9,11 @@ slots at its front and make "first key" a scan.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 
-from hld.core.cache.base import Cache, EvictionListener, K, V, Weigher
+from hld.core.cache.base import DictBackedCache, EvictionListener, K, V, Weigher
 
 
-class FIFOCache(Cache[K, V]):
+class FIFOCache(DictBackedCache[K, V]):
     """First In First Out (FIFO) cache implementation."""
 
     name = "fifo"
@@ -65,19 +64,3 @@ class FIFOCache(Cache[K, V]):
         data[key] = value
         self._weights[key] = weight
         self._weight += weight
-
-    def delete(self, key: K) -> bool:
-        if key not in self._data:
-            return False
-        del self._data[key]
-        self._weight -= self._weights.pop(key, 1)
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(list(self._data))

@@ -9,12 +9,10 @@ value keeps the key's place, so updates do not make an entry the next victim.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from hld.core.cache.base import Cache, EvictionListener, K, V, Weigher
+from hld.core.cache.base import DictBackedCache, EvictionListener, K, V, Weigher
 
 
-class LIFOCache(Cache[K, V]):
+class LIFOCache(DictBackedCache[K, V]):
     """Last In First Out (LIFO) cache implementation."""
 
     name = "lifo"
@@ -53,19 +51,3 @@ class LIFOCache(Cache[K, V]):
         if self._weigher is not None:
             weights[key] = weight
         self._weight += weight
-
-    def delete(self, key: K) -> bool:
-        if key not in self._data:
-            return False
-        del self._data[key]
-        self._weight -= self._weights.pop(key, 1)
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(list(self._data))

@@ -9,12 +9,11 @@ recency list is an ``OrderedDict`` as in LRU; eviction pops from the recent end.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
 
-from hld.core.cache.base import Cache, EvictionListener, K, V, Weigher
+from hld.core.cache.base import DictBackedCache, EvictionListener, K, V, Weigher
 
 
-class MRUCache(Cache[K, V]):
+class MRUCache(DictBackedCache[K, V]):
     """Most Recently Used (MRU) cache implementation."""
 
     name = "mru"
@@ -55,19 +54,3 @@ class MRUCache(Cache[K, V]):
         if self._weigher is not None:
             weights[key] = weight
         self._weight += weight
-
-    def delete(self, key: K) -> bool:
-        if key not in self._data:
-            return False
-        del self._data[key]
-        self._weight -= self._weights.pop(key, 1)
-        return True
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __iter__(self) -> Iterator[K]:
-        return iter(list(self._data))
