@@ -23,6 +23,7 @@ import httpx
 import pytest
 import redis
 
+from tests.app.postgres import PostgresServer, missing_reason
 from tests.store.store_process import StoreProcess
 from tests.support import free_port, require, wait_for_port
 
@@ -231,6 +232,22 @@ def shared(shared_store: int, tmp_path_factory: pytest.TempPathFactory
         yield system, client
     finally:
         system.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a free loopback port (skipped only when not installed)."""
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; .ci/run should install it")
+        pytest.skip(reason)
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=["hld"])
