@@ -138,6 +138,39 @@ def test_gateway_identity_headers_are_trusted(shared: tuple[Chirp, httpx.Client]
         in metrics
 
 
+def test_logout_revokes_that_session_only(shared: tuple[Chirp, httpx.Client]) -> None:
+    """A token whose session was deleted is refused with a JSON 401, though its signature
+    and expiry are still good; the user's other sessions live on."""
+    system, client = shared
+    first = signup(client, "leaver")["token"]
+    second = client.post("/api/login", json={"username": "leaver", "password": "password1"}
+                         ).json()["token"]
+    reply = client.post("/api/logout", headers=bearer(first))
+    assert (reply.status_code, reply.json()) == (200, {"logged_out": "leaver"})
+    for method, path in (("GET", "/api/timeline"), ("POST", "/api/posts"),
+                         ("POST", "/api/logout")):
+        refused = client.request(method, path, headers=bearer(first), json={"text": "x"})
+        assert (refused.status_code, refused.json()) \
+            == (401, {"error": "session revoked or expired: log in again", "status": 401})
+    assert client.get("/api/timeline", headers=bearer(second)).status_code == 200
+    assert [r["username"] for r in system.app_proc.events("logout")
+            if r["username"] == "leaver"] == ["leaver"]
+
+
+def test_a_token_must_agree_with_the_gateway_subject_and_logout_needs_a_token(
+        shared: tuple[Chirp, httpx.Client]) -> None:
+    _, client = shared
+    token = signup(client, "honest")["token"]
+    signup(client, "victim")
+    forged = client.get("/api/timeline", headers={**bearer(token), "x-auth-subject": "victim"})
+    assert (forged.status_code, forged.json()["error"]) \
+        == (401, "the token's subject differs from x-auth-subject")
+    headers_only = client.post("/api/logout", headers={"x-auth-subject": "honest"})
+    assert headers_only.status_code == 401
+    assert headers_only.json()["error"].startswith("log out with the session's token")
+    assert client.post("/api/logout").status_code == 401
+
+
 def test_following_backfills_recent_posts_and_unfollowing_removes_them(
         shared: tuple[Chirp, httpx.Client]) -> None:
     _, client = shared

@@ -15,7 +15,8 @@ from tests.support import free_port
 pytestmark = pytest.mark.blackbox
 
 
-def test_requests_through_the_gateway_carry_the_verified_identity(chirp: Chirp) -> None:
+def start_gateway(chirp: Chirp) -> httpx.Client:
+    """An app server and a real hld-gateway in front of it; a client of the gateway."""
     app_client = chirp.app()
     secret = (chirp.dir / "data" / "jwt.key").read_text().strip()
     port = free_port()
@@ -38,6 +39,11 @@ prefix = "/api/signup"
 upstream = "chirp"
 
 [[routes]]
+name = "login"
+prefix = "/api/login"
+upstream = "chirp"
+
+[[routes]]
 name = "api"
 prefix = "/api/"
 upstream = "chirp"
@@ -55,7 +61,11 @@ auth = "jwt"
             break
         assert time.monotonic() < deadline, "gateway did not start"
         time.sleep(0.1)
+    return client
 
+
+def test_requests_through_the_gateway_carry_the_verified_identity(chirp: Chirp) -> None:
+    client = start_gateway(chirp)
     alice = client.post("/api/signup", json={"username": "gwalice", "password": "password1"})
     assert alice.status_code == 201, alice.text
     assert client.get("/api/timeline").status_code == 401  # refused at the gateway
@@ -68,3 +78,23 @@ auth = "jwt"
     logged = [r for r in chirp.app_proc.events("request") if r["request_id"] == "req-gw-1"]
     assert [(r["route"], r["status"], r["user"], r["auth"]) for r in logged] \
         == [("/api/posts", 201, "gwalice", "gateway")]
+
+
+def test_a_logged_out_token_is_refused_through_the_gateway(chirp: Chirp) -> None:
+    """The gateway still finds the token's signature good; the app finds its session gone."""
+    client = start_gateway(chirp)
+    token = client.post("/api/signup", json={"username": "gwbye", "password": "password1"}
+                        ).json()["token"]
+    other = client.post("/api/login", json={"username": "gwbye", "password": "password1"}
+                        ).json()["token"]
+    assert client.get("/api/timeline", headers=bearer(token)).status_code == 200
+
+    reply = client.post("/api/logout", headers=bearer(token))
+    assert (reply.status_code, reply.json()) == (200, {"logged_out": "gwbye"})
+    for method, path in (("GET", "/api/timeline"), ("POST", "/api/logout")):
+        refused = client.request(method, path, headers=bearer(token))
+        assert (refused.status_code, refused.json()) \
+            == (401, {"error": "session revoked or expired: log in again", "status": 401})
+    assert client.get("/api/timeline", headers=bearer(other)).status_code == 200
+    sessions = [k for k in chirp.store.keys("chirp:session:*") if chirp.store.get(k) == "gwbye"]
+    assert len(sessions) == 1  # the other login's

@@ -4,8 +4,10 @@ Passwords: scrypt with a 16-byte per-user salt (parameters in ``limits``), compa
 constant time; hashing runs off the event loop. Tokens: HS256 JWTs with kid "chirp",
 claims sub (username), uid, roles, iss/aud "chirp", iat, exp and jti (the session id
 recorded in the store). The gateway verifies them and passes the identity upstream in
-``x-auth-subject``/``x-auth-roles``; for direct use (tests, tools) the app verifies a
-Bearer token itself with ``hld.core.auth.tokens.TokenVerifier`` pinned to HS256.
+``x-auth-subject``/``x-auth-roles``; the app verifies a Bearer token itself too (with
+``hld.core.auth.tokens.TokenVerifier`` pinned to HS256), because a signature cannot be
+taken back: the token's session (its jti) must still exist in the store, so logging out
+(deleting the session) revokes a token before it expires (see ``hld.app.web``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def check_password(password: str, salt: bytes, expected: bytes) -> bool:
 class Identity:
     username: str
     roles: tuple[str, ...]
+    session: str  # the jti: chirp:session:{session} exists while the session is alive
 
 
 class Tokens:
@@ -69,6 +72,9 @@ class Tokens:
         claims = self._verifier.verify(token, time.time())
         if not claims.subject:
             raise TokenError("claims", "token has no subject (sub)")
+        session = claims.payload.get("jti")
+        if not isinstance(session, str) or not session:
+            raise TokenError("claims", "token has no session id (jti)")
         roles = claims.payload.get("roles", [])
         return Identity(claims.subject, tuple(r for r in roles if isinstance(r, str))
-                        if isinstance(roles, list) else ())
+                        if isinstance(roles, list) else (), session)

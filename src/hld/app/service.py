@@ -201,6 +201,18 @@ class Chirp:
                                       ex=max(1, int(self.tokens.ttl_s)))
         return token
 
+    async def session_alive(self, jti: str, username: str) -> bool:
+        """Whether session ``jti`` still exists in the store and belongs to ``username``.
+
+        One GET on the primary per authenticated request: revocation is immediate on every
+        app server, at the price of a store round trip (local, sub-millisecond).
+        """
+        return bool(await self.stores.primary.get(keys.session(jti)) == username)
+
+    async def logout(self, jti: str) -> bool:
+        """Revoke session ``jti``; True if it existed (tokens naming it are refused)."""
+        return bool(await self.stores.primary.delete(keys.session(jti)))
+
     async def _load_profile(self, username: str) -> Profile | None:
         user = await self.db.user_by_name(username)
         if user is None:

@@ -2,9 +2,15 @@
 
 Identity: the app listens on loopback behind the gateway, which verifies the JWT and
 passes the identity in ``x-auth-subject`` (the username) and ``x-auth-roles``, stripping
-any copies a client sent; the app trusts those headers. Without them (direct use: tests,
-scripts) it verifies an ``Authorization: Bearer`` token itself. Do not expose the app's
-port beyond loopback: anyone who can reach it can claim any identity in those headers.
+any copies a client sent, and forwards the ``Authorization`` header. Whenever a Bearer
+token is present (always, for chirp's own tokens) the app verifies it too and requires
+its session (``chirp:session:{jti}``, created at sign-up/login) to exist in the store:
+``POST /api/logout`` deletes the session, so the token is refused (401) from then on,
+on every app server, although its signature and expiry are still good. A gateway
+subject that disagrees with the token is refused. Requests with only the gateway's
+headers (an identity the gateway established some other way; direct use in tests) are
+trusted as they are. Do not expose the app's port beyond loopback: anyone who can
+reach it can claim any identity in those headers.
 
 Every request gets the gateway's ``x-request-id`` (or a new one), echoed in the response,
 written on its log line and carried in the fan-out message to the worker. Errors are
@@ -141,29 +147,39 @@ class Api:
         self.name = name
         self.sse_clients = 0
 
-    def identity(self, request: Request) -> str:
-        """The caller's username: gateway headers first, else a Bearer token."""
+    async def identity(self, request: Request) -> str:
+        """The caller's username: a Bearer token with a live session, else gateway headers."""
+        return (await self.session(request))[0]
+
+    async def session(self, request: Request) -> tuple[str, str | None]:
+        """(username, session id); the session is None for a gateway-only identity."""
         subject = request.headers.get("x-auth-subject")
-        if subject:
-            if not _USERNAME.fullmatch(subject):
-                raise ApiError(401, "x-auth-subject is not a chirp username")
-            request.state.auth, request.state.user = "gateway", subject
-            return subject
+        if subject and not _USERNAME.fullmatch(subject):
+            raise ApiError(401, "x-auth-subject is not a chirp username")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            if subject:
+                request.state.auth, request.state.user = "gateway", subject
+                return subject, None
             raise ApiError(401, "log in first: send Authorization: Bearer TOKEN")
         try:
-            username = self.tokens.verify(token.strip()).username
+            identity = self.tokens.verify(token.strip())
         except TokenError as exc:
             raise ApiError(401, f"invalid token: {exc}") from None
-        request.state.auth, request.state.user = "bearer", username
-        return username
+        if subject and subject != identity.username:
+            raise ApiError(401, "the token's subject differs from x-auth-subject")
+        if not await self.chirp.session_alive(identity.session, identity.username):
+            raise ApiError(401, "session revoked or expired: log in again")
+        request.state.auth = "gateway" if subject else "bearer"
+        request.state.user = identity.username
+        return identity.username, identity.session
 
     def routes(self) -> list[Route]:
         w = self.wrap
         return [
             Route("/api/signup", w(self.signup), methods=["POST"]),
             Route("/api/login", w(self.login), methods=["POST"]),
+            Route("/api/logout", w(self.logout), methods=["POST"]),
             Route("/api/follow/{username}", w(self.follow), methods=["POST", "DELETE"]),
             Route("/api/posts", w(self.post), methods=["POST"]),
             Route("/api/posts/{post_id}", w(self.get_post), methods=["GET"]),
@@ -208,8 +224,18 @@ class Api:
         return JSONResponse(await self.chirp.login(body.get("username"),
                                                    body.get("password")))
 
+    async def logout(self, request: Request) -> Response:
+        """Revoke the session of the token this request carries."""
+        me, session = await self.session(request)
+        if session is None:
+            raise ApiError(401, "log out with the session's token: Authorization: Bearer "
+                                "TOKEN")
+        await self.chirp.logout(session)
+        self.log("logout", request_id=request.state.request_id, username=me)
+        return JSONResponse({"logged_out": me})
+
     async def follow(self, request: Request) -> Response:
-        me = self.identity(request)
+        me = await self.identity(request)
         target = request.path_params["username"]
         if request.method == "DELETE":
             return JSONResponse(await self.chirp.unfollow(me, target))
@@ -217,7 +243,7 @@ class Api:
         return JSONResponse(result, status_code=201 if result["created"] else 200)
 
     async def post(self, request: Request) -> Response:
-        me = self.identity(request)
+        me = await self.identity(request)
         body = await read_json(request)
         result = await self.chirp.create_post(me, body.get("text"),
                                               request.state.request_id)
@@ -238,7 +264,7 @@ class Api:
         return JSONResponse(found[0])
 
     async def like(self, request: Request) -> Response:
-        me = self.identity(request)
+        me = await self.identity(request)
         return JSONResponse(await self.chirp.like(me, self._post_id(request)))
 
     async def user(self, request: Request) -> Response:
@@ -251,7 +277,7 @@ class Api:
         return JSONResponse({"posts": posts})
 
     async def timeline(self, request: Request) -> Response:
-        me = self.identity(request)
+        me = await self.identity(request)
         return JSONResponse(await self.chirp.home_timeline(me, limit_param(request)))
 
     async def trending(self, request: Request) -> Response:
@@ -259,7 +285,7 @@ class Api:
 
     async def stream(self, request: Request) -> Response:
         """Server-Sent Events: each new post for the caller's home timeline."""
-        me = self.identity(request)
+        me = await self.identity(request)
         if self.sse_clients >= SSE_CLIENTS_MAX:
             raise ApiError(503, "too many live streams open; retry later")
         channels = await self.chirp.live_channels(me)
