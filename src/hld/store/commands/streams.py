@@ -14,6 +14,10 @@ the delivery time and count, plus ``XGROUP SETID`` for the cursor.
 Blocking XREAD/XREADGROUP return ``Block`` on the stream keys; the shell re-runs the same
 argv when XADD signals a key. ``$`` is replaced in that argv by the ID it stood for at
 the first call, so a re-run waits for entries after it, not after the newest.
+
+Request tracing (see ``hld.store.logs``): while the ``verbose`` level is on, XADD's entry
+in the command table runs ``_traced_xadd``, which logs the entries whose fields carry a
+``request_id``; otherwise the table holds XADD's own handler and nothing is checked.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from hld.core.kv import memory
 from hld.core.kv.client import Block
 from hld.core.kv.keyspace import TYPE_NAMES
 from hld.core.kv.replies import WRONGTYPE, CommandError
+from hld.core.kv.table import TABLE
 from hld.core.resp.serializer import (
     EMPTY_ARRAY,
     OK,
@@ -46,7 +51,8 @@ from hld.core.stream.errors import (
 from hld.core.stream.ids import ID_MAX, format_id, parse_id, parse_strict_id
 from hld.core.stream.limits import TRIM_APPROX_LIMIT_DEFAULT, TRIM_BLOCK_ENTRIES
 from hld.core.stream.stream import ConsumerGroup, Entry, MaybeEntry, PendingEntry, Stream
-from hld.store.commands import command
+from hld.store import logs
+from hld.store.commands import Handler, command
 from hld.store.limits import BLOCK_TIMEOUT_S_MAX
 
 # What a client parked in XREADGROUP is told when its stream or group disappears.
@@ -750,3 +756,54 @@ def xinfo(c: Any, argv: list[bytes]) -> bytes:
     ], proto) for consumer in sorted(found.consumers.values(), key=lambda x: x.name))
     return b"".join(parts)
 
+
+
+# -- request tracing -------------------------------------------------------------------
+
+REQUEST_ID_FIELD = b"request_id"
+TRACE_FIELD_PAIRS_MAX = 16  # field pairs looked at, from the last one back
+
+
+def traced_request_id(argv: list[bytes]) -> bytes | None:
+    """The value of XADD's ``request_id`` field, or None.
+
+    Fields are the trailing pairs of argv, so walking pairs back from the end never
+    mistakes a value for a field name (a post whose text is "request_id" included);
+    argv[0:2] (XADD key) is never taken for a pair. A request id is logged, never obeyed,
+    so in the rare argv this bounded walk would misread, the cost is a wrong log line.
+    """
+    last_pair = max(2, len(argv) - 2 * TRACE_FIELD_PAIRS_MAX)
+    for i in range(len(argv) - 2, last_pair - 1, -2):
+        if argv[i] == REQUEST_ID_FIELD:
+            return argv[i + 1]
+    return None
+
+
+def _traced(plain: Handler) -> Handler:
+    def xadd_traced(c: Any, argv: list[bytes]) -> Any:
+        reply = plain(c, argv)
+        if type(reply) is bytes and reply[:1] == b"$":  # an entry id: the XADD happened
+            request_id = traced_request_id(argv)
+            if request_id:
+                logs.request("xadd", request_id, key=argv[1].decode("utf-8", "replace"),
+                             entry_id=reply.split(b"\r\n")[1].decode("ascii"),
+                             client=c.addr, replica=bool(c.engine.readonly))
+        return reply
+
+    return xadd_traced
+
+
+_xadd_handlers: dict[bool, Handler] = {}  # tracing wanted -> XADD's handler
+
+
+def _trace_xadd(wanted: bool) -> None:
+    """Put the traced or the plain XADD handler in the command table (shared by engines)."""
+    cmd = TABLE.get(b"xadd")
+    assert cmd is not None  # registered above
+    if not _xadd_handlers:
+        _xadd_handlers[False] = cmd.handler
+        _xadd_handlers[True] = _traced(cmd.handler)
+    cmd.handler = _xadd_handlers[wanted]
+
+
+logs.on_tracing(_trace_xadd)
