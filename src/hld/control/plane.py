@@ -240,7 +240,10 @@ upstream = "app"
             argv = hld_argv("store", "--port", str(port), "--bind", self.host,
                             "--dir", str(directory))
             if persistent:
-                argv += ["--appendonly", "yes", "--appendfsync", cfg.store.appendfsync]
+                # verbose: the store logs the request ids its XADDs carry (hld logs
+                # --request-id follows a post through it); the replica's lines say replica
+                argv += ["--appendonly", "yes", "--appendfsync", cfg.store.appendfsync,
+                         "--loglevel", "verbose"]
             else:
                 argv += ["--appendonly", "no", "--maxmemory", cfg.cache.maxmemory,
                          "--maxmemory-policy", cfg.cache.policy]
