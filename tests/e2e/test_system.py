@@ -47,7 +47,8 @@ def test_status_shows_every_component_running(system: RunningSystem) -> None:
 
 
 def test_a_request_is_followed_across_processes(system: RunningSystem) -> None:
-    """The gateway's request id reaches the app and the worker, and `hld logs` finds them."""
+    """The gateway's request id reaches the app, the store (the fan-out XADD) and the
+    worker that fans that entry out, and `hld logs --request-id` finds all four."""
     with httpx.Client(base_url=system.gateway, timeout=10) as client:
         reply = client.post("/api/signup", json={"username": "carol", "password": "pw-123456"})
         assert reply.status_code == 201, reply.text
@@ -58,15 +59,36 @@ def test_a_request_is_followed_across_processes(system: RunningSystem) -> None:
         assert reply.status_code == 201, reply.text
         assert reply.headers["x-request-id"] == "e2e-trace-1"
     deadline = time.monotonic() + 30
-    components: set[str] = set()
-    while time.monotonic() < deadline and not {"gateway", "app", "worker"} <= components:
+    lines: list[dict[str, object]] = []
+    wanted = {"gateway", "app", "store", "worker"}
+    while time.monotonic() < deadline and not wanted <= {
+            str(r.get("component", "")).split("-")[0] for r in lines}:
         time.sleep(1)  # the gateway flushes its access log once a second
         result = hld("logs", "--data-dir", str(system.data_dir), "--request-id", "e2e-trace-1",
                      "--raw")
         assert result.returncode == 0, result.stderr
         lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-        components = {str(r.get("component", "")).split("-")[0] for r in lines}
-    assert {"gateway", "app", "worker"} <= components
+    assert wanted <= {str(r.get("component", "")).split("-")[0] for r in lines}
+    # the entry the primary stored is the one the worker fanned out
+    stored = [r["entry_id"] for r in lines if r.get("event") == "xadd" and not r["replica"]]
+    fanned = [r["message_id"] for r in lines if r.get("event") == "fanout"]
+    assert len(stored) == 1
+    assert fanned == stored
+
+
+def test_a_logged_out_token_is_refused_through_the_gateway(system: RunningSystem) -> None:
+    with httpx.Client(base_url=system.gateway, timeout=10) as client:
+        reply = client.post("/api/signup", json={"username": "dave", "password": "pw-123456"})
+        assert reply.status_code == 201, reply.text
+        auth = {"authorization": f"Bearer {reply.json()['token']}"}
+        assert client.get("/api/timeline", headers=auth).status_code == 200
+        reply = client.post("/api/logout", headers=auth)
+        assert (reply.status_code, reply.json()) == (200, {"logged_out": "dave"})
+        # whichever app replica the gateway picks, the session is gone from the store
+        for _ in range(4):
+            refused = client.get("/api/timeline", headers=auth)
+            assert (refused.status_code, refused.json()["error"]) \
+                == (401, "session revoked or expired: log in again")
 
 
 def test_requests_without_a_token_are_refused_by_the_gateway(system: RunningSystem) -> None:

@@ -13,7 +13,9 @@ trusted as they are. Do not expose the app's port beyond loopback: anyone who ca
 reach it can claim any identity in those headers.
 
 Every request gets the gateway's ``x-request-id`` (or a new one), echoed in the response,
-written on its log line and carried in the fan-out message to the worker. Errors are
+written on its log line and carried as a field of the fan-out stream entry, which the
+store logs (at its ``verbose`` level, see ``hld.store.logs``) and the worker logs when it
+fans the post out; a real redis-server just keeps the field. Errors are
 ``{"error": message, "status": code}``.
 """
 
