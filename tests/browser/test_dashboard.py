@@ -63,6 +63,28 @@ def test_dashboard_shows_load_and_a_fault(system: RunningSystem, tmp_path: Path)
                 page.wait_for_function(
                     "() => Number(document.querySelector('.chart .value').textContent) > 0",
                     timeout=60_000)
+                # Each app server's own p50/p99 (from its /metrics) are on its box, and
+                # they move while the load runs.
+                for name in ("app-1", "app-2"):
+                    node = f'[data-component="{name}"][data-p99-ms]'
+                    page.wait_for_selector(node, timeout=60_000)
+                    assert "p99" in (page.text_content(node) or "")
+                first = {name: page.get_attribute(f'[data-component="{name}"]', "data-p99-ms")
+                         for name in ("app-1", "app-2")}
+                assert all(float(v or 0) > 0 for v in first.values()), first
+                figures = """name => {
+                    const node = document.querySelector(`[data-component="${name}"]`);
+                    return node && node.hasAttribute("data-p99-ms") ?
+                      node.getAttribute("data-p50-ms") + "/" + node.getAttribute("data-p99-ms")
+                      : null; }"""
+                before = {name: page.evaluate(figures, name) for name in first}
+                page.wait_for_function(
+                    f"""before => ["app-1", "app-2"].some(name => {{
+                         const now = ({figures})(name);
+                         return now !== null && now !== before[name];
+                       }})""", arg=before, timeout=60_000)
+                page.wait_for_selector('[data-component="store-primary"][data-ops]',
+                                       timeout=30_000)
                 app = '[data-component="app-1"]'
                 page.wait_for_selector(f'{app}[data-health="up"]', timeout=30_000)
                 page.click(app)

@@ -54,7 +54,12 @@ def pick_ports(rng: random.Random) -> dict[str, int]:
     for _ in range(200):
         base = rng.randrange(20_000, 25_000, 20)
         ports = {name: base + i for i, name in enumerate(names)}
-        wanted = list(ports.values()) + [p + 10_000 for p in ports.values()]
+        # hld-store node metrics: store_metrics + 1..3 (clear of the two workers' ports)
+        ports["store_metrics"] = base + 12
+        wanted = [p for name, p in ports.items() if name != "store_metrics"]
+        wanted += [p + 10_000 for p in wanted]
+        wanted += [ports["workers"] + n for n in (1, 2)]
+        wanted += [ports["store_metrics"] + n for n in (1, 2, 3)]
         if all(port_free("127.0.0.1", p) for p in wanted):
             return ports
     raise RuntimeError("no free block of ports found")
@@ -74,6 +79,7 @@ backend = "{backend}"
 primary_port = {ports['primary']}
 replica_port = {ports['replica']}
 failover_after_s = 2.0
+metrics_base_port = {ports['store_metrics']}
 [cache]
 port = {ports['cache']}
 [app]

@@ -121,15 +121,41 @@ def test_every_process_exposes_prometheus_metrics(system: RunningSystem) -> None
         "worker-1": f"http://127.0.0.1:{ports['workers'] + 1}/metrics",
         "worker-2": f"http://127.0.0.1:{ports['workers'] + 2}/metrics",
         "control": f"{system.control}/metrics",
+        **{name: f"http://127.0.0.1:{ports['store_metrics'] + n}/metrics"
+           for n, name in enumerate(("store-primary", "store-replica", "cache"), 1)},
     }
     types = {name: httpx.get(url, timeout=10).headers["content-type"]
              for name, url in pages.items()}
     assert all(t.startswith("text/plain") for t in types.values()), types
-    # The stores speak RESP only; the control plane exports their INFO figures.
+    assert "hld_store_commands_processed" in httpx.get(pages["cache"], timeout=10).text
+    # The control plane also exports every component's figures, the stores' INFO too.
     assert wait_until(lambda: 'hld_store_keys{component="store-primary"}' in httpx.get(
         pages["control"], timeout=10).text, 30)
     text = httpx.get(pages["control"], timeout=10).text
     assert 'hld_component_up{component="cache",kind="cache"} 1.0' in text
+
+
+def test_the_dashboard_snapshot_has_each_apps_latency_and_the_stores_ops(
+        system: RunningSystem) -> None:
+    """Per-app p50/p99 come from each app's own /metrics, the stores' ops/s from theirs."""
+    with httpx.Client(base_url=system.gateway, timeout=10) as client:
+        reply = client.post("/api/signup", json={"username": "erin", "password": "pw-123456"})
+        assert reply.status_code == 201, reply.text
+        auth = {"authorization": f"Bearer {reply.json()['token']}"}
+        seen: dict[str, object] = {}
+
+        def figures_arrived() -> bool:
+            for _ in range(10):  # traffic for both apps (round robin) between snapshots
+                client.get("/api/timeline", headers=auth)
+            snap = httpx.get(f"{system.control}/api/snapshot", timeout=10).json()
+            seen.update(snap["components"])
+            apps = [snap["components"][name] for name in ("app-1", "app-2")]
+            stores = [snap["components"][name] for name in ("store-primary", "cache")]
+            return all(isinstance(a.get("p99_ms"), float | int) and a["p99_ms"] > 0
+                       and a["p50_ms"] <= a["p99_ms"] for a in apps) and all(
+                s.get("ops_source") == "metrics" and s.get("ops", 0) > 0 for s in stores)
+
+        assert wait_until(figures_arrived, 30), seen
 
 
 def control(system: RunningSystem, path: str, body: dict[str, object]) -> httpx.Response:

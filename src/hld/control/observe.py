@@ -5,12 +5,18 @@ so a fault on a link shows up here as it would for a client:
 
 * the gateway's admin port: ``/status`` (servers, ejections, breaker, in-flight) and
   ``/metrics`` (requests per route and status, attempts per app server, latency);
-* each store over RESP: ``INFO`` (memory, hits/misses, ops, replication offsets);
+* each app server's ``/metrics``, through its public port (the gateway's door, fault
+  proxy included): its own request latency histogram, for per-app p50/p99;
+* each store over RESP: ``INFO`` (memory, hits/misses, ops, replication offsets), and
+  each hld-store node's Prometheus ``/metrics`` for its ops/s (commands processed; a
+  redis-server backend has no /metrics, so there the same figure comes from ``INFO``);
 * the fan-out queue: ``XLEN`` and ``XINFO GROUPS`` (pending and lag) on the primary;
 * the supervisor: which processes run, are paused or dead.
 
-Rates come from differences between consecutive snapshots. Every scrape has a short
-timeout; a component that does not answer is reported ``down``, never waited for.
+Rates come from differences between consecutive snapshots; latency percentiles from the
+difference between a histogram now and ``LATENCY_WINDOW`` snapshots ago. Every scrape has
+a short timeout and they run concurrently; a component that does not answer is reported
+``down`` (an app's percentiles as unknown), never waited for.
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ LONG_LIVED_ROUTES = ("stream",)  # SSE streams last minutes; not request latency
 GATEWAY_EVENTS_SEEN_MAX = 500   # gateway events already copied into the event log
 LATENCY_WINDOW = 5          # snapshots (~1 s apart) behind the dashboard's p50/p99
 FANOUT_STREAM = "chirp:fanout"
+APP_LATENCY_METRIC = "chirp_http_request_seconds_bucket"
+APP_LONG_LIVED_ROUTES = ("/api/stream",)  # the app's SSE route: minutes, not latency
+STORE_OPS_METRICS = ("hld_store_commands_processed_total", "hld_store_commands_processed")
 
 
 def store_client(host: str, port: int, timeout_s: float) -> Any:
@@ -100,6 +109,7 @@ class Collector:
         self.gateway_events_seen: deque[str] = deque(maxlen=GATEWAY_EVENTS_SEEN_MAX)
         self.latency_history: deque[list[tuple[float, float]]] = deque(
             maxlen=LATENCY_WINDOW + 1)
+        self.app_latency_history: dict[str, deque[list[tuple[float, float]]]] = {}
 
     def _rate(self, key: str, value: float, now: float) -> float:
         old = self.previous.get(key)
@@ -124,8 +134,9 @@ class Collector:
             components[row["name"]] = {"kind": row["kind"], "state": state, "pid": row["pid"],
                                        "health": health, "faults": faults,
                                        "restarts": row["restarts"]}
-        gateway, stores = await asyncio.gather(self._gateway(now, components),
-                                               self._stores(now, components))
+        gateway, stores, _ = await asyncio.gather(self._gateway(now, components),
+                                                  self._stores(now, components),
+                                                  self._apps(components))
         snapshot = {"ts": time.time(), "components": components, "gateway": gateway,
                     "primary": plane.primary, "replica": plane.replica,
                     "events": list(plane.events)[-50:], **stores}
@@ -170,18 +181,12 @@ class Collector:
                 entry[0] += value
                 if labels.get("outcome") == "error":
                     entry[1] += value
-        ordered = sorted(buckets.items())
-        self.latency_history.append(ordered)
-        recent = _window(self.latency_history[0] if len(self.latency_history) > 1 else None,
-                         ordered)
-        p50_s, p99_s = _quantile(recent, 0.5), _quantile(recent, 0.99)
+        p50_ms, p99_ms = self._windowed_quantiles(self.latency_history, buckets)
         rps = self._rate("gw.total", total, now)
         error_rate = self._rate("gw.errors", errors, now)
         gw = components.get("gateway")
         if gw is not None:
-            gw.update(rps=round(rps, 1),
-                      p50_ms=None if p50_s is None else round(p50_s * 1000, 1),
-                      p99_ms=None if p99_s is None else round(p99_s * 1000, 1),
+            gw.update(rps=round(rps, 1), p50_ms=p50_ms, p99_ms=p99_ms,
                       error_pct=round(100 * error_rate / rps, 1) if rps else 0.0,
                       limited_rps=round(self._rate("gw.429", limited, now), 1))
         self._copy_gateway_events(status_json.get("events", []))
@@ -208,6 +213,60 @@ class Collector:
         out["requests_total"] = total
         return out
 
+    def _windowed_quantiles(self, history: deque[list[tuple[float, float]]],
+                            buckets: dict[float, float]) -> tuple[float | None, float | None]:
+        """(p50, p99) in ms over the last LATENCY_WINDOW snapshots of ``history``."""
+        ordered = sorted(buckets.items())
+        history.append(ordered)
+        recent = _window(history[0] if len(history) > 1 else None, ordered)
+        p50_s, p99_s = _quantile(recent, 0.5), _quantile(recent, 0.99)
+        return (None if p50_s is None else round(p50_s * 1000, 1),
+                None if p99_s is None else round(p99_s * 1000, 1))
+
+    async def _apps(self, components: dict[str, dict[str, Any]]) -> None:
+        """Each app server's own p50/p99 (its handler time, without the gateway's hop)."""
+        import httpx
+
+        async def one(client: httpx.AsyncClient, name: str, port: int) -> None:
+            entry = components.get(name)
+            if entry is None:
+                return
+            history = self.app_latency_history.setdefault(
+                name, deque(maxlen=LATENCY_WINDOW + 1))
+            try:
+                reply = await client.get(f"http://{self.plane.host}:{port}/metrics")
+                samples = _counter_samples(reply.text)
+            except httpx.HTTPError:
+                history.clear()  # a restarted app starts its histogram again
+                entry.update(p50_ms=None, p99_ms=None)
+                return
+            buckets: dict[float, float] = {}
+            for sample, labels, value in samples:
+                if sample == APP_LATENCY_METRIC and \
+                        labels.get("route") not in APP_LONG_LIVED_ROUTES:
+                    bound = float(labels["le"])
+                    buckets[bound] = buckets.get(bound, 0.0) + value
+            p50_ms, p99_ms = self._windowed_quantiles(history, buckets)
+            entry.update(p50_ms=p50_ms, p99_ms=p99_ms)
+
+        async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S) as client:
+            await asyncio.gather(*(one(client, f"app-{i}", port) for i, port
+                                   in enumerate(self.plane.config.app_ports, 1)))
+
+    async def _store_ops_total(self, port: int) -> float | None:
+        """Commands processed so far, from an hld-store node's /metrics; None if unknown."""
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S) as client:
+                reply = await client.get(f"http://{self.plane.host}:{port}/metrics")
+        except httpx.HTTPError:
+            return None
+        for sample, _, value in _counter_samples(reply.text):
+            if sample in STORE_OPS_METRICS:
+                return value
+        return None
+
     def _copy_gateway_events(self, events: list[dict[str, Any]]) -> None:
         """Breaker transitions, ejections, readmissions and 429 spikes join the event log."""
         for record in events:
@@ -230,10 +289,17 @@ class Collector:
         offsets: dict[str, int] = {}
         queue: dict[str, Any] = {}
 
+        metrics_ports = cfg.store_metrics_ports
+
         async def one(name: str, port: int) -> None:
             client = store_client(self.plane.host, port, SCRAPE_TIMEOUT_S)
             try:
-                info = await client.info("all")
+                ops_total = None
+                if name in metrics_ports:
+                    info, ops_total = await asyncio.gather(
+                        client.info("all"), self._store_ops_total(metrics_ports[name]))
+                else:
+                    info = await client.info("all")
                 entry = components.get(name)
                 if entry is None:
                     return
@@ -241,10 +307,12 @@ class Collector:
                 misses = float(info.get("keyspace_misses", 0))
                 hit_rate = self._rate(f"{name}.hits", hits, now)
                 miss_rate = self._rate(f"{name}.misses", misses, now)
-                ops = self._rate(f"{name}.ops", float(info.get("total_commands_processed", 0)),
-                                 now)
+                source = "metrics" if ops_total is not None else "info"
+                if ops_total is None:
+                    ops_total = float(info.get("total_commands_processed", 0))
+                ops = self._rate(f"{name}.ops.{source}", ops_total, now)
                 entry.update(
-                    role=info.get("role"), ops=round(ops, 1),
+                    role=info.get("role"), ops=round(ops, 1), ops_source=source,
                     used_memory=info.get("used_memory"), keys=_keys(info),
                     hit_ratio_pct=(round(100 * hit_rate / (hit_rate + miss_rate), 1)
                                    if hit_rate + miss_rate else None),

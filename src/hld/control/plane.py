@@ -238,7 +238,8 @@ upstream = "app"
                          "--maxmemory-policy", _redis_policy(cfg.cache.policy)]
         else:
             argv = hld_argv("store", "--port", str(port), "--bind", self.host,
-                            "--dir", str(directory))
+                            "--dir", str(directory), "--metrics-port",
+                            str(cfg.store_metrics_ports[name]), "--metrics-bind", self.host)
             if persistent:
                 # verbose: the store logs the request ids its XADDs carry (hld logs
                 # --request-id follows a post through it); the replica's lines say replica

@@ -77,6 +77,9 @@ class StoreSection:
     wait_replicas: int = 1           # posts are acknowledged after WAIT for this many
     wait_timeout_ms: int = 200
     failover_after_s: float = 3.0    # primary unreachable this long → promote the replica
+    # hld-store nodes serve Prometheus /metrics on this + 1 (primary), + 2 (replica),
+    # + 3 (cache node); a redis-server backend has none (the dashboard reads INFO)
+    metrics_base_port: int = 8300
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,14 @@ class SystemConfig:
         return [self.workers.metrics_base_port + i for i in range(1, self.workers.count + 1)]
 
     @property
+    def store_metrics_ports(self) -> dict[str, int]:
+        """Each hld-store node's /metrics port, by component name (none on redis-server)."""
+        if self.store.backend != "hld":
+            return {}
+        base = self.store.metrics_base_port
+        return {"store-primary": base + 1, "store-replica": base + 2, "cache": base + 3}
+
+    @property
     def sql_url(self) -> str:
         return self.app.sql_url or f"sqlite:///{Path(self.data_dir).resolve() / 'chirp.db'}"
 
@@ -137,6 +148,8 @@ class SystemConfig:
                 ports[f"{name} (internal)"] = self.internal(port)
         for i, port in enumerate(self.worker_metrics_ports, 1):
             ports[f"worker-{i} metrics"] = port
+        for name, port in self.store_metrics_ports.items():
+            ports[f"{name} metrics"] = port
         return ports
 
 
