@@ -225,6 +225,25 @@ def test_link_faults_act_on_the_proxy_in_front_of_a_service(system: RunningSyste
     assert httpx.get(app2, timeout=10).status_code == 200
 
 
+KILLED_APP_REQUESTS_MAX = 30   # requests sent while an app is down, at most ...
+KILLED_APP_WINDOW_S = 30.0     # ... and for at most this long
+
+
+def serve_while_one_app_is_down(system: RunningSystem) -> list[int]:
+    """Status codes of GETs through the gateway until six 200s in a row (or the bounds)."""
+    codes: list[int] = []
+    deadline = time.monotonic() + KILLED_APP_WINDOW_S
+    with httpx.Client(base_url=system.gateway, timeout=10) as client:
+        while len(codes) < KILLED_APP_REQUESTS_MAX and time.monotonic() < deadline \
+                and codes[-6:] != [200] * 6:
+            try:
+                codes.append(client.get("/healthz").status_code)
+            except httpx.TimeoutException:
+                codes.append(0)  # no answer at all: counted as a failure
+    assert codes[-6:] == [200] * 6, f"no six 200s in a row within the bounds: {codes}"
+    return codes
+
+
 def test_kill_and_restart_an_app_while_the_gateway_keeps_serving(
         system: RunningSystem) -> None:
     old_pid = int(str(component(system, "app-2")["pid"]))
@@ -232,9 +251,14 @@ def test_kill_and_restart_an_app_while_the_gateway_keeps_serving(
                    ).status_code == 200
     assert component(system, "app-2")["state"] == "killed"
     assert not pid_alive(old_pid)
-    with httpx.Client(base_url=system.gateway, timeout=10) as client:
-        codes = [client.get("/healthz").status_code for _ in range(6)]
-    assert codes == [200] * 6  # retried on app-1, then app-2 ejected
+    # Retried on app-1, then app-2 ejected: traffic goes on. A shared, loaded machine may
+    # fail one retry (both attempts slow); without retries the first two or three
+    # requests routed to app-2 would fail before its ejection (3 consecutive failures).
+    codes = serve_while_one_app_is_down(system)
+    streak_at = next(i for i in range(len(codes)) if codes[i:i + 6] == [200] * 6)
+    failures = [code for code in codes[:streak_at] if code != 200]
+    assert len(failures) <= 1, codes
+    assert set(failures) <= {502, 503, 504}, codes
     assert control(system, "/api/faults", {"component": "app-2", "action": "restart"}
                    ).status_code == 200
     row = component(system, "app-2")
