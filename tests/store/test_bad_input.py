@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import random
 import socket
+import time
 
 import pytest
 import redis
@@ -62,6 +63,42 @@ def test_protocol_errors_reply_and_close_only_that_connection(
     data, closed = _closed_after(target.port, payload)
     assert (data, closed) == (reply, True)
     assert redis.Redis(port=target.port).ping() is True
+
+
+PING = b"*1\r\n$4\r\nPING\r\n"
+
+
+@pytest.mark.parametrize("payload", [
+    # An integer where a bulk string belongs, with "\n$" in a payload to hide it.
+    b"*3\r\n$3\r\nSET\r\n$5\r\nA\n$BC\r\n:5\r\n",
+    b"*3\r\n$3\r\nSET\r\n$5\r\nA\n$BC\r\n*1\r\n$1\r\nx\r\n",
+])
+@pytest.mark.parametrize("after_a_request", [False, True])
+def test_non_bulk_arguments_are_protocol_errors(
+        target: Target, payload: bytes, after_a_request: bool) -> None:
+    """Whether the request opens the connection or follows one, alone or pipelined."""
+    first = PING if after_a_request else b""
+    data, closed = _closed_after(target.port, first + payload)
+    reply = b"-ERR Protocol error: expected '$', got '%b'\r\n" % payload[24:25]
+    assert (data, closed) == ((b"+PONG\r\n" if after_a_request else b"") + reply, True)
+    assert redis.Redis(port=target.port).exists("A\n$BC") == 0
+
+
+@pytest.mark.parametrize("empty", [b"*0\r\n", b"*-1\r\n"])
+def test_empty_and_null_multibulk_requests_are_skipped(target: Target, empty: bytes) -> None:
+    expected = b"+PONG\r\n+PONG\r\n"
+    with socket.create_connection(("127.0.0.1", target.port), timeout=10) as sock:
+        sock.sendall(PING)
+        assert sock.recv(100) == b"+PONG\r\n"
+        sock.sendall(empty)  # alone in its read, then pipelined between two requests
+        sock.sendall(PING)
+        data = b""
+        while len(data) < len(b"+PONG\r\n"):
+            data += sock.recv(100)
+        sock.sendall(PING + empty + PING)
+        while len(data) < len(expected) + len(b"+PONG\r\n"):
+            data += sock.recv(100)
+    assert data == expected + b"+PONG\r\n"
 
 
 def test_huge_multibulk_count_is_refused_before_buffering(hld_store_port: int) -> None:
@@ -136,3 +173,62 @@ def test_a_bad_client_does_not_disturb_a_pipelining_client(target: Target) -> No
         pipe.echo(str(i))
     _closed_after(target.port, b"*1\r\n$2000000000\r\n")
     assert pipe.execute() == [str(i).encode() for i in range(100)]
+
+
+def _send_in_reads(port: int, chunks: list[bytes], expected: bytes) -> bytes:
+    """Send each chunk in its own TCP segment, a pause apart, so each is its own read."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for chunk in chunks:
+            sock.sendall(chunk)
+            time.sleep(0.05)
+        data = b""
+        with contextlib.suppress(TimeoutError):
+            while len(data) < len(expected):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data
+
+
+def test_a_read_starting_with_digits_inside_a_value_is_not_a_header(target: Target) -> None:
+    """A value split so that a read starts with eight digits is still just a value."""
+    chunks = [PING + b"*3\r\n$3\r\nSET\r\n$8\r\nt:digits\r\n$10\r\nx",
+              b"123456789\r\n", b"*2\r\n$3\r\nGET\r\n$8\r\nt:digits\r\n"]
+    expected = b"+PONG\r\n+OK\r\n$10\r\nx123456789\r\n"
+    assert _send_in_reads(target.port, chunks, expected) == expected
+
+
+def test_a_huge_header_split_across_three_reads_is_refused(hld_store_port: int) -> None:
+    data = _send_in_reads(hld_store_port, [PING + b"*1\r\n*12", b"345", b"6789\r\n"],
+                          b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n")
+    assert data == b"+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n"
+
+
+def test_requests_behind_a_blocked_one_keep_their_order(target: Target) -> None:
+    """BLPOP blocks; the requests pipelined behind it (the last one cut in two) run after
+    it is served, in order, with what arrives meanwhile behind them."""
+    key = b"t:order"
+    redis.Redis(port=target.port).delete(key)
+    blpop = b"*3\r\n$5\r\nBLPOP\r\n$7\r\nt:order\r\n$1\r\n5\r\n"
+    echo = b"*2\r\n$4\r\nECHO\r\n$%d\r\n%b\r\n"
+    with socket.create_connection(("127.0.0.1", target.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        second = echo % (6, b"second")
+        sock.sendall(blpop + echo % (5, b"first") + second[:9])
+        time.sleep(0.1)
+        sock.sendall(second[9:] + echo % (5, b"third"))
+        time.sleep(0.1)
+        redis.Redis(port=target.port).rpush(key, b"job")
+        sock.sendall(echo % (6, b"fourth"))
+        expected = (b"*2\r\n$7\r\nt:order\r\n$3\r\njob\r\n$5\r\nfirst\r\n$6\r\nsecond\r\n"
+                    b"$5\r\nthird\r\n$6\r\nfourth\r\n")
+        data = b""
+        with contextlib.suppress(TimeoutError):
+            while len(data) < len(expected):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    assert data == expected

@@ -35,7 +35,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import hiredis
 
@@ -53,6 +53,8 @@ Hook = Callable[["StoreServer"], Awaitable[None] | None]
 # An aggregate header with 8 or more digits (10 million elements and up, beyond
 # limits.ARGS_MAX) after a newline: never part of a valid request.
 _HUGE_AGGREGATE = re.compile(rb"\n[*%~>|][0-9]{8,}\r")
+_time_ns = time.time_ns
+_UNREAD: Final = object()  # _pull: no request taken from the reader yet
 
 
 class StoreServer:
@@ -231,10 +233,14 @@ class Connection(asyncio.Protocol):
         self.partial_bytes = 0
         self.slow: RespParser | None = None
         self.started = False  # the first byte decides: '*' -> hiredis, else inline parser
-        self.tail = b"\n"  # last bytes of the previous read, for headers split across reads
-        self.suspect = False
-        self.backlog: list[bytes] = []
+        self.tail = b"\n"  # last bytes of the previous reads, for headers split across reads
+        self.boundary = True  # the next byte starts a request
+        self.hot = False  # see data_received
+        self.before_reply_hooks = server.before_reply_hooks  # the same list, mutated
+        self.backlog: list[bytes] = []  # bytes read while blocked, not yet parsed
         self.backlog_bytes = 0
+        self.queued: list[Any] = []  # requests parsed, not run: their client blocked
+        self.resuming = False  # a wake-up will run queued and backlog first
         self.block: Block | None = None
         self.block_argv: list[bytes] = []
         self.block_timer: asyncio.TimerHandle | None = None
@@ -266,6 +272,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         del exc
         self.closed = True
+        self.hot = False
         self._unblock()
         self.server.connections.pop(self.client.id, None)
         self.engine.disconnect(self.client)
@@ -275,6 +282,7 @@ class Connection(asyncio.Protocol):
         self.reader = hiredis.Reader()
         self.slow = None
         self.backlog = []
+        self.queued = []
         self.client.push = _discard_push
 
     def pause_writing(self) -> None:
@@ -289,7 +297,22 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        if self.block is not None or self.closed:
+        # The common case: the previous read ended on a request boundary and this one
+        # holds exactly one whole request (an unpipelined client).
+        if self.hot and not data[1:9].isdigit() and _HUGE_AGGREGATE.search(data) is None:
+            reader = self.reader
+            reader.feed(data)
+            try:
+                argv = reader.gets()
+            except hiredis.ProtocolError as exc:
+                self.protocol_error(_hiredis_message(str(exc)))
+                return
+            if argv is not False and not reader.has_data():
+                self._run_one(argv, data)
+            else:
+                self._pull(data, argv)
+            return
+        if self.block is not None or self.closed or self.resuming:
             self.backlog_bytes += len(data)
             if self.backlog_bytes > limits.QUERY_BUFFER_BYTES_MAX:
                 self.protocol_error("too big query buffer while blocked")
@@ -301,60 +324,138 @@ class Connection(asyncio.Protocol):
     # -- requests ----------------------------------------------------------------
 
     def process(self, data: bytes) -> None:
+        self.hot = False
         if self.slow is not None or (not self.started and data and data[0] != 42):
             self._process_slow(data)
             return
         self.started = True
         # hiredis allocates an aggregate's element table when it reads the header, and
         # freeing a 2-billion-slot table takes tens of seconds: refuse such headers before
-        # hiredis sees them (the tail of the previous read covers a header split in two).
-        if _HUGE_AGGREGATE.search(data) is not None \
-                or _HUGE_AGGREGATE.search(self.tail + data[:24]) is not None:
+        # hiredis sees them (a header split across reads is seen joined to its start).
+        if self.boundary:
+            huge = data[1:9].isdigit()
+        else:
+            huge = _HUGE_AGGREGATE.search(self.tail + data[:24]) is not None
+        if huge or _HUGE_AGGREGATE.search(data) is not None:
             self.protocol_error("invalid multibulk length")
             return
-        self.tail = data[-24:]
+        self.reader.feed(data)
+        self._pull(data, _UNREAD)
+
+    def _pull(self, data: bytes, first: Any) -> None:
+        """Requests from the reader (``first``, if not ``_UNREAD``, already taken) -> run."""
+        self.hot = False
         reader = self.reader
-        reader.feed(data)
         requests: list[Any] = []
         try:
-            while True:
-                argv = reader.gets()
-                if argv is False:
-                    break
+            argv = reader.gets() if first is _UNREAD else first
+            while argv is not False:
                 requests.append(argv)
+                argv = reader.gets()
         except hiredis.ProtocolError as exc:
-            self.run(requests)
-            self.protocol_error(_hiredis_message(str(exc)))
+            if self._run_checked(requests):
+                self.protocol_error(_hiredis_message(str(exc)))
             return
-        if requests:
+        # On a request boundary when a request ended this read and nothing is left over
+        # (hiredis may have taken the complete lines of a partial request: no requests
+        # means we are inside one, whatever its buffer says).
+        started_here = self.boundary
+        pending = reader.has_data()
+        self.boundary = bool(requests) and not pending
+        if self.boundary:
+            self.tail = b"\n"
             self.partial_bytes = 0
         else:
-            self.partial_bytes += len(data)
+            self.tail = (self.tail + data[-24:])[-24:]
+            self.partial_bytes = len(data) if requests else self.partial_bytes + len(data)
+        if not requests:
             if self.partial_bytes > limits.QUERY_BUFFER_BYTES_MAX:
                 self.protocol_error("too big query buffer")
                 return
-            if self.partial_bytes == len(data):  # a request starts this chunk
+            if started_here:  # the chunk starts with a request's headers
                 problem = check_request_headers(data, limits.ARGS_MAX, limits.BULK_BYTES_MAX)
                 if problem is not None:
                     self.protocol_error(problem)
-                    return
-        # Every argument of a well-formed request is a bulk string whose header follows a
-        # newline, and every request has one '*': fewer "\n$" than arguments, or more '*'
-        # than requests, means an integer or a nested array may hide in this read (or a
-        # request spans reads), so look at each argument (two C-speed counts otherwise).
-        if (self.suspect or data.count(b"\n$") < sum(map(len, requests))
-                or data.count(b"*") > len(requests) + (self.partial_bytes > 0)):
-            self.suspect = not requests or self.suspect
-            for i, argv in enumerate(requests):
-                problem = _check_argv(argv)
-                if problem is not None:
-                    self.run(requests[:i])
-                    self.protocol_error(problem)
-                    return
-            if requests:
-                self.suspect = False
-        if requests:
+            return
+        if self._run_checked(requests):
+            self.hot = (self.boundary and self.block is None and not self.closed
+                        and self.slow is None)
+
+    def _run_checked(self, requests: list[Any]) -> bool:
+        """Run ``requests`` up to the first that is not an array of bulk strings.
+
+        hiredis accepts any reply type where Redis accepts only bulk strings: such a
+        request gets Redis' protocol error and closes the connection (False). ``*0`` and
+        ``*-1`` (hiredis gives ``[]`` and None) are skipped, as Redis skips them.
+        """
+        try:
+            # One C-speed pass: TypeError unless every request is a list of bytes.
+            b"".join(map(b"".join, requests))
+        except TypeError:
+            pass
+        else:  # (empty requests pass: the runners skip them)
             self.run(requests)
+            return True
+        good: list[Any] = []
+        for argv in requests:
+            if argv is None or argv == []:
+                continue
+            problem = _check_argv(argv)
+            if problem is not None:
+                if good:
+                    self.run(good)
+                self.protocol_error(problem)
+                return False
+            good.append(argv)
+        if good:
+            self.run(good)
+        return True
+
+    def _run_one(self, argv: Any, data: bytes) -> None:
+        """``run`` for one request on a plain client, with ``_run_plain`` inlined.
+
+        Anything unusual (an unknown or oddly spelt name, a wrong arity, an argument that
+        is not a bulk string, a client or server state that needs checks) takes ``_pull``.
+        """
+        engine = self.engine
+        c = self.client
+        try:
+            cmd = engine.commands[argv[0]]
+            b"".join(argv)  # TypeError unless every argument is a bulk string
+        except (KeyError, TypeError, IndexError):
+            self._pull(data, argv)
+            return
+        n = len(argv)
+        arity = cmd.arity
+        if not c.plain or engine.readonly or engine.maxmemory_bytes \
+                or (n != arity and (arity >= 0 or n < -arity)):
+            self._pull(data, argv)
+            return
+        db = engine.db
+        db.now_ms = _time_ns() // 1_000_000
+        engine.total_commands += 1
+        dirty = db.dirty
+        reply = cmd.handler(c, argv)
+        if db.dirty != dirty and db.listeners:
+            if c.propagate is None:
+                db.propagate(argv)
+            else:
+                for rewritten in c.propagate:
+                    db.propagate(rewritten)
+        if c.propagate is not None:
+            c.propagate = None
+        if type(reply) is bytes:
+            if self.before_reply_hooks:
+                for hook in self.before_reply_hooks:  # AOF flush/fsync first
+                    hook()
+            self.transport.write(reply)  # type: ignore[union-attr]  # set while hot
+        else:
+            self.hot = False
+            self._park(cast(Block, reply), argv)
+        if c.close_after_reply:
+            self.close_soon()
+        if db.ready:
+            self.server.serve_ready()
 
     def _process_slow(self, data: bytes) -> None:
         """Connections that started inline (telnet style) use the pure-Python parser."""
@@ -419,9 +520,14 @@ class Connection(asyncio.Protocol):
         out: list[bytes] = []
         engine.total_commands += len(requests)
         for i, argv in enumerate(requests):
-            cmd = commands.get(argv[0])
-            if cmd is None or not c.plain or (
-                    (len(argv) != cmd.arity) if cmd.arity >= 0 else (len(argv) < -cmd.arity)):
+            try:
+                cmd = commands.get(argv[0])
+            except IndexError:  # *0 (or $0): nothing to run, as in Redis
+                engine.total_commands -= 1
+                continue
+            n = len(argv)
+            if cmd is None or not c.plain \
+                    or (n != cmd.arity and (cmd.arity >= 0 or n < -cmd.arity)):
                 engine.total_commands -= 1  # execute counts it
                 reply = engine.execute(c, argv)
             else:
@@ -472,16 +578,17 @@ class Connection(asyncio.Protocol):
             self._write(out)
 
     def _requeue(self, requests: list[list[bytes]]) -> None:
-        """Requests parsed but not run (their client blocked): keep them, re-encoded."""
-        encoded = b"".join(
-            b"*%d\r\n" % len(argv) + b"".join(b"$%d\r\n%b\r\n" % (len(a), a) for a in argv)
-            for argv in requests)
-        self.backlog.insert(0, encoded)
-        self.backlog_bytes += len(encoded)
+        """Requests parsed but not run (their client blocked): they run first on wake-up.
+
+        They stay parsed rather than going back into the byte backlog: the reader may
+        hold the start of a later request, which the backlog's bytes continue.
+        """
+        self.queued = requests + self.queued
 
     # -- blocking ----------------------------------------------------------------
 
     def _park(self, block: Block, argv: list[bytes]) -> None:
+        self.hot = False
         self.block = block
         self.block_argv = argv
         self.client.blocked = True
@@ -537,14 +644,31 @@ class Connection(asyncio.Protocol):
         self._drain_backlog()
         return True
 
+    def runnable(self) -> bool:
+        """Open and not blocked: the next request may run."""
+        return not self.closed and self.block is None
+
     def _drain_backlog(self) -> None:
-        if not self.backlog or self.closed:
+        if (self.backlog or self.queued) and not self.closed:
+            # Let the loop breathe between a wake-up and the next batch of this client;
+            # what arrives meanwhile joins the backlog, behind what waited.
+            self.resuming = True
+            asyncio.get_running_loop().call_soon(self._resume)
+
+    def _resume(self) -> None:
+        self.resuming = False
+        if not self.runnable():
             return
+        queued, self.queued = self.queued, []
+        if queued:
+            self.run(queued)
+            if not self.runnable():
+                return  # blocked again: the rest is queued, the backlog waits
         data = b"".join(self.backlog)
         self.backlog = []
         self.backlog_bytes = 0
-        # Let the loop breathe between a wake-up and the next batch of this client.
-        asyncio.get_running_loop().call_soon(self.process, data)
+        if data:
+            self.process(data)
 
     # -- output ------------------------------------------------------------------
 
@@ -571,11 +695,13 @@ class Connection(asyncio.Protocol):
 
     def close_soon(self) -> None:
         """Close after the replies already written are flushed."""
+        self.hot = False
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
 
     def close(self) -> None:
+        self.hot = False
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.abort()

@@ -111,7 +111,11 @@ class Engine:
     def execute(self, c: Client, argv: list[bytes]) -> bytes | Block:
         """Run one command for client ``c``; returns the encoded reply or a ``Block``."""
         self.total_commands += 1
-        cmd = self.commands.get(argv[0])
+        try:
+            cmd = self.commands.get(argv[0])
+        except IndexError:  # an empty request (*0): nothing to run, nothing to answer
+            self.total_commands -= 1
+            return b""
         if cmd is None:
             cmd = self._lookup(argv[0])
         if not c.plain or self.readonly:

@@ -27,6 +27,10 @@ ONE = b":1\r\n"
 
 # Small integers are the most common integer replies (counts, booleans): encode once.
 _SMALL_INTS = [b":%d\r\n" % i for i in range(-1, 1024)]
+# Bulk string headers ($<len>\r\n) for the lengths most values have: a lookup and two
+# concatenations cost half of what %-formatting costs per reply.
+BULK_HEADERS_MAX = 4096
+BULK_HEADERS = tuple(b"$%d\r\n" % n for n in range(BULK_HEADERS_MAX))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +120,16 @@ def integer(n: int) -> bytes:
 
 
 def bulk(value: bytes) -> bytes:
-    return b"$%d\r\n%b\r\n" % (len(value), value)
+    n = len(value)
+    if n < BULK_HEADERS_MAX:
+        return BULK_HEADERS[n] + value + CRLF
+    return b"$%d\r\n%b\r\n" % (n, value)  # one copy of a large value, not two
 
 
 def bulk_or_null(value: bytes | None, proto: int = 2) -> bytes:
     if value is None:
         return NULL3 if proto == 3 else NULL_BULK
-    return b"$%d\r\n%b\r\n" % (len(value), value)
+    return bulk(value)
 
 
 def null(proto: int) -> bytes:
@@ -145,14 +152,22 @@ def simple(message: str) -> bytes:
 def bulks(values: list[bytes] | tuple[bytes, ...]) -> bytes:
     """An array of bulk strings, built in one join."""
     parts = [b"*%d\r\n" % len(values)]
-    parts.extend(b"$%d\r\n%b\r\n" % (len(v), v) for v in values)
+    for v in values:
+        n = len(v)
+        parts += (BULK_HEADERS[n], v, CRLF) if n < BULK_HEADERS_MAX else (b"$%d\r\n" % n, v, CRLF)
     return b"".join(parts)
 
 
 def bulks_or_nulls(values: list[bytes | None], proto: int = 2) -> bytes:
     nil = NULL3 if proto == 3 else NULL_BULK
     parts = [b"*%d\r\n" % len(values)]
-    parts.extend(nil if v is None else b"$%d\r\n%b\r\n" % (len(v), v) for v in values)
+    for v in values:
+        if v is None:
+            parts.append(nil)
+        else:
+            n = len(v)
+            parts += (BULK_HEADERS[n], v, CRLF) if n < BULK_HEADERS_MAX \
+                else (b"$%d\r\n" % n, v, CRLF)
     return b"".join(parts)
 
 

@@ -27,6 +27,9 @@ from hld.core.kv.replies import (
     parse_int,
 )
 from hld.core.resp.serializer import (
+    BULK_HEADERS,
+    BULK_HEADERS_MAX,
+    CRLF,
     NULL3,
     NULL_BULK,
     OK,
@@ -152,7 +155,10 @@ def get(c: Any, argv: list[bytes]) -> bytes:
     """Get the string value of a key."""
     value = c.db.get(argv[1])
     if type(value) is bytes:
-        return b"$%d\r\n%b\r\n" % (len(value), value)
+        n = len(value)
+        if n < BULK_HEADERS_MAX:
+            return BULK_HEADERS[n] + value + CRLF
+        return b"$%d\r\n%b\r\n" % (n, value)
     if value is None:
         return NULL3 if c.proto == 3 else NULL_BULK
     if type(value) is HyperLogLog:
