@@ -70,3 +70,32 @@ def test_oversized_tokens_are_not_remembered() -> None:
     cache = VerifiedTokens(leeway_s=0.0)
     cache.put("x" * 5000, identity(), {"exp": 1e9}, wall=0.0)
     assert cache.entries == {}
+
+
+def test_whole_response_takes_one_complete_content_length_response() -> None:
+    from hld.gateway.upstream import whole_response
+
+    head = (b"HTTP/1.1 200 OK\r\nServer: up\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 5\r\nConnection: keep-alive\r\n\r\n")
+    assert whole_response(head + b"hello") == (
+        200, [(b"server", b"up"), (b"content-type", b"text/plain"),
+              (b"content-length", b"5"), (b"connection", b"keep-alive")], b"hello")
+    assert whole_response(head + b"hel") is None  # the rest is in a later read
+    assert whole_response(head + b"hello" + head) is None  # more than one response
+
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n",
+    b"HTTP/1.1 200 OK\r\n",  # delimited by the close
+    b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n",
+    b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    b"HTTP/1.1 200 OK\r\nBad Header\r\nContent-Length: 5\r\n",
+])
+def test_whole_response_leaves_everything_else_to_the_parser(head: bytes) -> None:
+    from hld.gateway.upstream import whole_response
+
+    assert whole_response(head + b"\r\nhello") is None

@@ -8,6 +8,13 @@ per-server pools of idle keep-alive connections.
 ``UpstreamConnection`` is an asyncio protocol with an llhttp response parser. It serves
 one exchange at a time and hands itself back to its server's idle list when the response
 ended cleanly with keep-alive; anything else closes it.
+
+Most responses of an API are small, framed by Content-Length and arrive in one read, and
+an upstream sends the same head again and again (only its Date changes, once a second).
+``whole_response`` recognises that case: the head's bytes are looked up in a bounded
+table of heads llhttp already parsed, and the response is handed over in one step
+instead of a dozen parser callbacks. Anything else (chunked, close-delimited, 1xx, 204,
+304, a response split across reads, a head never seen) goes through llhttp as before.
 """
 
 from __future__ import annotations
@@ -51,6 +58,67 @@ from hld.gateway.config import Upstream
 if TYPE_CHECKING:
     from hld.gateway.proxy import ClientConnection, Exchange
 
+# A response head llhttp parsed, by its exact bytes: status, lower-cased headers, and
+# the Content-Length; None when such a head must go through the parser every time.
+WholeHead = tuple[int, list[tuple[bytes, bytes]], int] | None
+WHOLE_HEADS_MAX = 256  # distinct heads remembered (cleared when full)
+_WHOLE_HEADS: dict[bytes, WholeHead] = {}
+
+
+class _HeadReader:
+    """llhttp callbacks collecting one response head (see ``_read_head``)."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
+def _read_head(head: bytes) -> WholeHead:
+    """Parse a response head with llhttp; None unless it is a plain keep-alive response
+    framed by one valid Content-Length (what ``whole_response`` may shortcut)."""
+    if len(head) > limits.UPSTREAM_HEADER_BYTES_MAX:
+        return None
+    reader = _HeadReader()
+    parser = httptools.HttpResponseParser(reader)
+    try:
+        parser.feed_data(head + b"\r\n\r\n")
+    except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+        return None  # (a 101 raises the latter: not a plain response either)
+    status = parser.get_status_code()
+    if not reader.complete or status < 200 or status in (204, 304) \
+            or parser.get_http_version() != "1.1" or not parser.should_keep_alive():
+        return None
+    lengths = [v for n, v in reader.headers if n == b"content-length"]
+    if len(lengths) != 1 or not lengths[0].isdigit() or any(
+            n in (b"transfer-encoding", b"upgrade") for n, _ in reader.headers):
+        return None
+    return status, reader.headers, int(lengths[0])
+
+
+def whole_response(data: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    """Status, headers and body when ``data`` is exactly one complete response whose
+    head is a known plain one (see the module docstring); else None."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = data[:end]
+    try:
+        known = _WHOLE_HEADS[head]
+    except KeyError:
+        known = _read_head(head)
+        if len(_WHOLE_HEADS) >= WHOLE_HEADS_MAX:
+            _WHOLE_HEADS.clear()
+        _WHOLE_HEADS[head] = known
+    if known is None or len(data) - end - 4 != known[2]:
+        return None
+    return known[0], known[1], data[end + 4:]
+
 # Config names → hld.core.resilience backoff names.
 _BACKOFF_NAMES = {"none": "none", "exponential": "exponential", "full": "full_jitter",
                   "equal": "equal_jitter", "decorrelated": "decorrelated_jitter"}
@@ -91,6 +159,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_request = False
         self.head_done = False
         self.closed = False
+        self.fresh = True  # the parser is between messages (whole_response may run)
         self.reset_parser = False
         self.upgraded = False
         # The client connection this one is spliced to after a 101 (uvloop caches the
@@ -107,6 +176,11 @@ class UpstreamConnection(asyncio.Protocol):
             self.tunnel.write(data)
             return
         exchange = self.exchange
+        if self.fresh and exchange is not None and not self.head_request:
+            whole = whole_response(data)
+            if whole is not None:
+                self._whole(exchange, *whole)
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -138,7 +212,27 @@ class UpstreamConnection(asyncio.Protocol):
     def pause_writing(self) -> None:  # upstream cannot take the request body fast enough
         pass
 
+    def _whole(self, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]],
+               body: bytes) -> None:
+        """What the parser callbacks do for one whole response, in one step."""
+        self.head_done = True
+        self.upgraded = False
+        exchange.on_response_head(status, headers, True)
+        if body:
+            exchange.on_response_body(body)
+        self.exchange = None
+        self.head_done = False
+        keep = not self.closed and exchange.upstream_reusable
+        exchange.on_response_done()
+        if keep:
+            self.server.release(self)
+        else:
+            self.close()
+
     # -- llhttp callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.fresh = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.head_bytes += len(name) + len(value) + 4
@@ -172,6 +266,7 @@ class UpstreamConnection(asyncio.Protocol):
             exchange.on_response_body(body)
 
     def on_message_complete(self) -> None:
+        self.fresh = True
         if not self.head_done or self.upgraded:
             return
         exchange = self.exchange
