@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hld.core.kv import savepoints
 from hld.core.kv.evict import POLICIES
+from hld.core.kv.savepoints import SavePoints
 
 
 class ConfigError(ValueError):
@@ -39,6 +41,7 @@ class StoreConfig:
     maxmemory_samples: int = 5
     replicaof: tuple[str, int] | None = None
     requirepass: str | None = None
+    save: SavePoints = ()  # save points; the CLI applies Redis' default, see cli.py
     maxclients: int = 10_000
     hz: int = 10
     loglevel: str = "notice"
@@ -109,12 +112,25 @@ def _render(value: Any) -> str:
     return str(value)
 
 
+def _save(text: str) -> SavePoints:
+    try:
+        return savepoints.parse(text)
+    except ValueError:
+        raise ValueError(f"{savepoints.INVALID} (pairs of seconds and changes, e.g. "
+                         f"'3600 1 300 100', or '' for none): {text!r}") from None
+
+
+def _render_save(points: SavePoints) -> str:
+    return savepoints.render(points)
+
+
 @dataclass(slots=True)
 class Param:
     name: str
     attr: str
     parse: Callable[[str], Any]
     mutable: bool = True
+    render: Callable[[Any], str] = _render
 
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
@@ -130,6 +146,7 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("maxmemory-samples", "maxmemory_samples", _positive),
     Param("replicaof", "replicaof", _replicaof),
     Param("requirepass", "requirepass", lambda t: t or None),
+    Param("save", "save", _save, render=_render_save),
     Param("maxclients", "maxclients", _positive),
     Param("hz", "hz", _positive),
     Param("loglevel", "loglevel", _choice("debug", "verbose", "notice", "warning")),
@@ -166,15 +183,17 @@ def set_value(config: StoreConfig, name: str, text: str, *, runtime: bool = Fals
 
 
 def get_value(config: StoreConfig, name: str) -> str:
-    return _render(getattr(config, PARAMS[name].attr))
+    param = PARAMS[name]
+    return param.render(getattr(config, param.attr))
 
 
-def load_file(config: StoreConfig, path: Path) -> None:
-    """Apply ``name value`` lines from a redis.conf-like file."""
+def load_file(config: StoreConfig, path: Path) -> set[str]:
+    """Apply ``name value`` lines from a redis.conf-like file; returns the names set."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    applied: set[str] = set()
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -183,10 +202,16 @@ def load_file(config: StoreConfig, path: Path) -> None:
             words = shlex.split(line)
         except ValueError:
             raise ConfigError(f"{path}:{number}: unbalanced quotes") from None
+        name = ALIASES.get(words[0].lower(), words[0].lower()) if words else ""
+        earlier = config.save if name == "save" and name in applied else ()
         try:
-            set_value(config, words[0], " ".join(words[1:]))
+            set_value(config, name, " ".join(words[1:]))
         except ConfigError as exc:
             raise ConfigError(f"{path}:{number}: {exc}") from None
+        if earlier:  # redis.conf: each further `save` line adds its points
+            config.save = earlier + config.save if config.save else ()
+        applied.add(name)
+    return applied
 
 
 def field_names() -> list[str]:

@@ -43,7 +43,8 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
         if persistence.child.kind == "rdb":
             return error("ERR Background save already in progress")
         return error("ERR Another child process is active (AOF?): can't BGSAVE right now.")
-    persistence.bgsave()
+    if not persistence.bgsave():
+        return error("ERR Background save failed to start (see the server log)")
     return simple("Background saving started")
 
 

@@ -11,7 +11,9 @@ before replies go out (``before_reply``). Background work (BGSAVE, BGREWRITEAOF)
 a forked child, as Redis does: the child sees a frozen copy of the keyspace for free
 (copy-on-write), writes the file and exits with ``os._exit``; the parent keeps serving
 and, during a rewrite, also keeps every new write in a rewrite buffer that is appended to
-the new file before it is renamed over the old one. The cron polls the child.
+the new file before it is renamed over the old one. The cron polls the child, and
+starts a BGSAVE when a save point of the ``save`` setting is reached (the decision is
+``hld.core.kv.savepoints.due``, given the clock and the counters kept here).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from hld.core.kv import savepoints
 from hld.core.kv.client import Client
 from hld.store.persistence import aof as aof_mod
 from hld.store.persistence import snapshot
@@ -46,6 +49,7 @@ class _Child:
     pid: int
     temp_path: str
     started_s: float
+    dirty: int  # the keyspace's change counter at the fork: what the file holds
 
 
 def _write_file(path: str, items: Iterable[tuple[bytes, bytes, Any, int | None]],
@@ -94,6 +98,8 @@ class Persistence:
         self.dirty_at_save = 0
         self.last_bgsave_ok = True
         self.last_bgsave_s = -1.0
+        self.last_bgsave_try_s = 0.0  # when the last BGSAVE was started (retry delay)
+        self.saves = 0  # successful SAVEs and BGSAVEs since start (INFO rdb_saves)
         self.last_rewrite_ok = True
         self.last_rewrite_s = -1.0
         self.aof_base_size = 0
@@ -306,13 +312,22 @@ class Persistence:
         self.last_save_s = int(time.time())
         self.dirty_at_save = self.engine.db.dirty
         self.last_bgsave_ok = True
+        self.saves += 1
 
     def bgsave(self) -> bool:
-        """BGSAVE: fork a child that writes the snapshot; False if a child is busy."""
+        """BGSAVE: fork a child that writes the snapshot; False if a child is busy or the
+        fork failed."""
         if self.child is not None:
             return False
         temp = os.path.join(self.config.dir, f"temp-{os.getpid()}-{time.monotonic_ns()}.hld")
-        self._fork("rdb", temp, final_path=self.rdb_path)
+        self.last_bgsave_try_s = time.time()
+        try:
+            self._fork("rdb", temp, final_path=self.rdb_path)
+        except OSError:
+            # Counted as a failed save: save points wait the retry delay before the next.
+            self.last_bgsave_ok = False
+            log.exception("cannot start a background save")
+            return False
         return True
 
     def bgrewriteaof(self) -> bool:
@@ -332,7 +347,7 @@ class Persistence:
 
     def _fork(self, kind: str, temp: str, *, final_path: str | None) -> None:
         pid = fork_snapshot(temp, self.engine.db.items(), self._aux(), final_path=final_path)
-        self.child = _Child(kind, pid, temp, time.monotonic())
+        self.child = _Child(kind, pid, temp, time.monotonic(), self.engine.db.dirty)
         log.warning("background %s started by pid %d", "save" if kind == "rdb" else
                     "AOF rewrite", pid)
 
@@ -358,7 +373,9 @@ class Persistence:
             self.last_bgsave_s = elapsed_s
             if ok:
                 self.last_save_s = int(time.time())
-                self.dirty_at_save = self.engine.db.dirty
+                # Writes made while the child ran are not in its file: still unsaved.
+                self.dirty_at_save = child.dirty
+                self.saves += 1
                 aof_mod.fsync_dir(os.path.dirname(os.path.abspath(self.rdb_path)))
         else:
             self.last_rewrite_ok = ok
@@ -397,6 +414,21 @@ class Persistence:
         if (aof is not None and self.child is None and aof.size >= AOF_REWRITE_MIN_BYTES
                 and aof.size >= self.aof_base_size * AOF_REWRITE_GROWTH_RATIO):
             self.bgrewriteaof()
+        if self.child is None and self.config.save:
+            self.check_save_points(time.time())
+
+    def check_save_points(self, now_s: float) -> bool:
+        """Start a BGSAVE if a save point is reached at ``now_s``; True if one started."""
+        changes = self.engine.db.dirty - self.dirty_at_save
+        point = savepoints.due(self.config.save, changes=changes, now_s=now_s,
+                               last_save_s=self.last_save_s,
+                               last_try_s=self.last_bgsave_try_s,
+                               last_ok=self.last_bgsave_ok)
+        if point is None or self.child is not None:
+            return False
+        log.warning("%d changes in %d seconds. Saving...", point.changes, point.seconds,
+                    extra={"changes": changes, "save_point": savepoints.render((point,))})
+        return self.bgsave() and self.child is not None
 
     def wait_child(self, timeout_s: float) -> None:
         """Wait for a running child (shutdown)."""
@@ -433,6 +465,10 @@ class Persistence:
             ("rdb_last_save_time", self.last_save_s),
             ("rdb_last_bgsave_status", "ok" if self.last_bgsave_ok else "err"),
             ("rdb_last_bgsave_time_sec", int(self.last_bgsave_s)),
+            ("rdb_current_bgsave_time_sec",
+             int(time.monotonic() - child.started_s) if child is not None
+             and child.kind == "rdb" else -1),
+            ("rdb_saves", self.saves),
             ("aof_enabled", int(aof is not None)),
             ("aof_rewrite_in_progress", int(child is not None and child.kind == "aof")),
             ("aof_rewrite_scheduled", int(self.rewrite_scheduled)),
