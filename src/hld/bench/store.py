@@ -81,7 +81,7 @@ class _Server:
             ["--appendonly", "no"]
         if kind == "ours":
             cmd = [sys.executable, "-m", "hld.cli", "store", "--port", str(self.port),
-                   "--dir", str(workdir), *appendonly]
+                   "--dir", str(workdir), "--save", "", *appendonly]
         else:
             cmd = [str(shutil.which("redis-server")), "--port", str(self.port), "--bind",
                    "127.0.0.1", "--save", "", "--dir", str(workdir), *appendonly]
