@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 
-from hld.core.balance import EMPTY_REQUEST, Backend, IpHash, KeyHash, NoBackendAvailable, Request
+from hld.core.balance import EMPTY_REQUEST, Backend, NoBackendAvailable, Request
 from hld.core.resilience import Deadline, DeadlineHeaderError
 from hld.gateway import limits
 from hld.gateway.http import (
@@ -54,10 +54,6 @@ _RESPONSE_SPECIAL = {
     b"transfer-encoding": _CHUNKED, b"content-length": _LENGTH,
     b"content-type": _TYPE, b"content-encoding": _ENCODING,
 }
-
-# Balancers that read the request (client address, routing key); the others get the
-# shared empty request, which saves building one per request.
-_REQUEST_AWARE = (IpHash, KeyHash)
 
 # Connection states the sweep looks at.
 HEAD, BODY, BUSY, IDLE = range(4)
@@ -555,7 +551,7 @@ class Exchange:
             return
         balancer = upstream.balancer
         try:
-            if isinstance(balancer, _REQUEST_AWARE):
+            if upstream.request_aware:  # the others share one empty request
                 backend = balancer.pick(
                     Request(self.gateway.client_address(self), self.path, {}), now)
             else:

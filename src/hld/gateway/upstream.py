@@ -366,7 +366,9 @@ class UpstreamPool:
             consecutive_failures=outlier.consecutive_failures,
             base_ejection_time_s=outlier.base_ejection_s,
             max_ejection_percent=outlier.max_ejection_pct))
-        self.balancer = make_balancer(config.balance, self.pool, self.health, self.rng)
+        self.balancer: Balancer
+        self.request_aware = False  # the balancer reads the request (address, key)
+        self.switch_balancer(config.balance)
         self.servers = {s.url: ServerConnections(s.host, s.port) for s in config.servers}
         self.breaker: CircuitBreaker | None = None
         if config.breaker is not None:
@@ -388,6 +390,8 @@ class UpstreamPool:
     def switch_balancer(self, name: str) -> None:
         """Change the algorithm live; ejections and pool membership are kept."""
         self.balancer = make_balancer(name, self.pool, self.health, self.rng)
+        # Known once here, not by an (ABC) isinstance check per request.
+        self.request_aware = isinstance(self.balancer, (IpHash, KeyHash))
 
     # -- bulkhead ---------------------------------------------------------------------
 
