@@ -51,6 +51,22 @@ def test_request_id_keeps_only_that_requests_lines(
     assert shown == [{"ts": 6.0, "event": "fanout", "request_id": "r1"}]  # --raw: unchanged
 
 
+def test_a_store_node_is_named_after_its_log_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Three store nodes all log component "store"; the file says which one spoke."""
+    (tmp_path / "logs").mkdir()
+    write(tmp_path / "logs" / "store-primary.log",
+          {"ts": 1.0, "event": "xadd", "component": "store", "request_id": "r1"})
+    write(tmp_path / "logs" / "store-replica.log",
+          {"ts": 2.0, "event": "xadd", "component": "store", "request_id": "r1"})
+    write(tmp_path / "logs" / "gateway.log",
+          {"ts": 3.0, "event": "request", "component": "gateway", "request_id": "r1"})
+    assert logs.run(args(tmp_path, raw=False, component=["store-replica", "gateway"])) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert [line.split()[1:4] for line in shown] == [
+        ["store-replica", "xadd", "request_id=r1"], ["gateway", "request", "request_id=r1"]]
+
+
 def test_a_data_dir_without_logs_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(CLIError, match="no logs in"):
         logs.run(args(tmp_path))

@@ -4,8 +4,13 @@
 
 Every component writes JSON lines to DATA_DIR/logs/NAME.log; lines carry ``ts`` (wall
 seconds) and, when they concern a request, the ``request_id`` the gateway gave it, which
-the app passes to the store, the queue and the worker. Lines that are not JSON (a
+the app passes to the store and the queue (a field of the fan-out stream entry: the store
+logs it at its verbose level) and so to the worker. Lines that are not JSON (a
 traceback, a library's warning) are shown as they are, in file order.
+
+A process that knows only its kind ("store": the primary, the replica and the cache node
+are the same program) is named after its file (``store-primary``) in the shown lines and
+for ``--component``; ``--raw`` prints lines unchanged.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ def _parse(line: str, component: str) -> tuple[float, dict[str, Any] | None, str
     except (TypeError, ValueError):
         ts_s = 0.0
     record.setdefault("component", component)
+    if component.startswith(f"{record['component']}-"):
+        record["component"] = component  # "store" in store-primary.log: store-primary
     return ts_s, record, line
 
 
