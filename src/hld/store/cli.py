@@ -24,7 +24,7 @@ from hld.store.config import ConfigError, StoreConfig, load_file, set_value
 _FLAGS = ("port", "bind", "dir", "appendonly", "appendfsync", "appendfilename",
           "dbfilename", "maxmemory", "maxmemory-policy", "maxmemory-samples", "requirepass",
           "maxclients", "hz", "loglevel", "aof-load-truncated", "metrics-port",
-          "metrics-bind")
+          "metrics-bind", "masterauth", "masteruser")
 # Settings whose presence means "this store persists": save points then default to Redis'.
 _PERSISTENCE_SETTINGS = frozenset({"dir", "appendonly", "dbfilename"})
 

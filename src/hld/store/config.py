@@ -41,6 +41,8 @@ class StoreConfig:
     maxmemory_samples: int = 5
     replicaof: tuple[str, int] | None = None
     requirepass: str | None = None
+    masterauth: str | None = None  # the password a replica gives its primary (AUTH)
+    masteruser: str | None = None  # the user name with it (AUTH user password)
     save: SavePoints = ()  # save points; the CLI applies Redis' default, see cli.py
     maxclients: int = 10_000
     hz: int = 10
@@ -146,6 +148,8 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("maxmemory-samples", "maxmemory_samples", _positive),
     Param("replicaof", "replicaof", _replicaof),
     Param("requirepass", "requirepass", lambda t: t or None),
+    Param("masterauth", "masterauth", lambda t: t or None),
+    Param("masteruser", "masteruser", lambda t: t or None),
     Param("save", "save", _save, render=_render_save),
     Param("maxclients", "maxclients", _positive),
     Param("hz", "hz", _positive),

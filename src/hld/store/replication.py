@@ -10,7 +10,9 @@ second and when asked (``REPLCONF GETACK``); WAIT parks on an event key signalle
 each acknowledgement. A PING each second keeps idle links observably alive.
 
 Replica: one asyncio task follows the link's transition table (``ReplicaLink``): dial
-with backoff, ``REPLCONF listening-port``, ``PSYNC``, load a full snapshot or continue,
+with backoff, ``AUTH [masteruser] masterauth`` when the primary needs a password (a
+refusal is logged as an error naming the setting to fix, and the link stays down),
+``REPLCONF listening-port``, ``PSYNC``, load a full snapshot or continue,
 then apply the stream through the engine as the primary's client (allowed to write on a
 read-only replica), counting offsets and keeping the exact bytes in its own backlog, so
 that after a promotion (REPLICAOF NO ONE: a new replication ID, the old one kept as
@@ -64,6 +66,16 @@ HANDSHAKE_TIMEOUT_S: Final = 5.0
 SNAPSHOT_WAIT_TIMEOUT_S: Final = 60.0
 READ_CHUNK_BYTES: Final = 256 * 1024
 PING_INTERVAL_S: Final = 1.0
+# A replica refused for its credentials logs the same error at most this often.
+AUTH_ERROR_REPEAT_S: Final = 60.0
+
+
+class PrimaryAuthError(ValueError):
+    """The primary refused our handshake for want of (the right) credentials."""
+
+
+def _reply_text(line: bytes) -> str:
+    return line.strip()[:120].decode(errors="replace")
 
 
 @dataclass(slots=True)
@@ -103,6 +115,8 @@ class Replication:
         self.synced = False  # the replica holds a consistent copy (offset meaningful)
         self._last_ping_s = 0.0
         self._last_ack_s = 0.0
+        self._auth_error = ""  # the last credentials error logged, and when
+        self._auth_error_s = 0.0
         self.engine.add_write_listener(self._propagate)
 
     # -- common ---------------------------------------------------------------------
@@ -338,6 +352,15 @@ class Replication:
                 await self._sync_once()
             except asyncio.CancelledError:
                 raise
+            except PrimaryAuthError as exc:
+                # Not a network hiccup: retrying cannot help until the setting changes
+                # (it is read again at every attempt), so say it as an error, again only
+                # if it changes or after a while (attempts come every couple of seconds).
+                now_s = time.monotonic()
+                if str(exc) != self._auth_error or \
+                        now_s - self._auth_error_s >= AUTH_ERROR_REPEAT_S:
+                    self._auth_error, self._auth_error_s = str(exc), now_s
+                    log.error("cannot replicate: %s", exc)  # noqa: TRY400 - no traceback
             except (OSError, EOFError, TimeoutError, ValueError, hiredis.ProtocolError,
                     snapshot.CorruptSnapshot, asyncio.IncompleteReadError) as exc:
                 log.warning("link to primary %s:%d lost: %s", link.host, link.port, exc)
@@ -353,9 +376,7 @@ class Replication:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(link.host, link.port), HANDSHAKE_TIMEOUT_S)
         self.link_writer = writer
-        password = self.server.config.extra.get("masterauth")
-        if password:
-            await self._request(reader, writer, [b"AUTH", password.encode()])
+        await self._authenticate(reader, writer)
         await self._request(reader, writer, [b"REPLCONF", b"listening-port",
                                              b"%d" % self.server.port])
         replid, offset = (self.replid, self.offset) if self.synced else ("?", -1)
@@ -373,13 +394,37 @@ class Replication:
         else:
             raise ValueError(f"unexpected PSYNC reply {line[:80]!r}")
         log.warning("replicating from %s:%d at offset %d", link.host, link.port, self.offset)
+        self._auth_error = ""  # a later refusal is news again
         self.send_ack()
         await self._stream(reader)
+
+    async def _authenticate(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        """AUTH [masteruser] masterauth, when a password is configured."""
+        config = self.server.config
+        if not config.masterauth:
+            return
+        argv = [b"AUTH", config.masterauth.encode()]
+        if config.masteruser:
+            argv.insert(1, config.masteruser.encode())
+        writer.write(encode(argv))
+        line = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT_S)
+        if not line.startswith(b"+"):
+            raise PrimaryAuthError(
+                f"the primary {self.link.host}:{self.link.port} refused our AUTH "
+                f"({_reply_text(line)}): check masterauth"
+                f"{' and masteruser' if config.masteruser else ''} "
+                "(CONFIG SET masterauth PASSWORD)")
 
     async def _request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        argv: list[bytes]) -> None:
         writer.write(encode(argv))
         line = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT_S)
+        if line.startswith(b"-NOAUTH"):
+            raise PrimaryAuthError(
+                f"the primary {self.link.host}:{self.link.port} requires a password "
+                f"({_reply_text(line)}): set masterauth to its requirepass "
+                "(--masterauth PASSWORD or CONFIG SET masterauth PASSWORD)")
         if not line.startswith(b"+"):
             raise ValueError(f"{argv[0].decode()} refused: {line.strip()[:120]!r}")
 
