@@ -35,8 +35,11 @@ SPIKE_EXTRA_RPS = 100.0     # a busy 2-core machine serves (the Python store is 
 WARM_UP_RPS = 20.0          # steady load of the first steps: well inside what 2 busy
 KILL_RPS = 15.0             # cores serve, so a mechanism, not overload, shows
 WARM_UP_S = 14.0
-SPIKE_P99_RATIO_MAX = 3.0   # admitted p99 during the spike vs outside it, at most
-SPIKE_P99_SLACK_MS = 200.0
+# Admitted requests keep their latency, judged on the median: queueing behind a spike
+# that the limiter let in would move the whole distribution (seconds at +100 rps), while
+# one stall of a shared machine moves a p99 of a few dozen samples but not the median.
+SPIKE_P50_RATIO_MAX = 3.0   # admitted p50 during the spike vs outside it, at most
+SPIKE_P50_SLACK_MS = 100.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -262,16 +265,17 @@ class Scenario:
             await self.plane.switch("rate_limit", f"{api.api_rate_per_s:g}", route="api",
                                     burst=api.api_burst)
         overall = result.overall
-        inside, outside = result.ok_p99_ms_in_burst, result.ok_p99_ms_outside_burst
+        inside, outside = result.ok_p50_ms_in_burst, result.ok_p50_ms_outside_burst
         # Admitted requests keep their latency: the limiter turns the excess away at the
-        # door instead of queueing it (loose bound: this machine is shared and noisy).
-        kept = inside <= SPIKE_P99_RATIO_MAX * outside + SPIKE_P99_SLACK_MS
+        # door instead of queueing it. NaN (no admitted request in the spike) fails.
+        kept = inside <= SPIKE_P50_RATIO_MAX * outside + SPIKE_P50_SLACK_MS
         ok = overall.status_429 > 0 and overall.status_5xx == 0 and kept
         self.steps.append(Step(
             "traffic spike answered with 429s",
             f"{overall.status_429} of {overall.completed} requests got 429, "
-            f"{overall.status_5xx} got 5xx; admitted p99 {inside:.0f} ms during the spike "
-            f"vs {outside:.0f} ms outside it", ok))
+            f"{overall.status_5xx} got 5xx; admitted p50 {inside:.0f} ms during the spike "
+            f"vs {outside:.0f} ms outside it (p99 {result.ok_p99_ms_in_burst:.0f} vs "
+            f"{result.ok_p99_ms_outside_burst:.0f} ms)", ok))
 
     async def fail_over(self) -> None:
         import httpx

@@ -358,6 +358,11 @@ def test_bursts_add_arrivals_and_report_admitted_latency_inside_and_outside(
     assert result.planned_rps == pytest.approx(40 + 200 * 0.3)
     assert result.ok_p99_ms_in_burst > 0
     assert result.ok_p99_ms_outside_burst > 0
+    assert 0 < result.ok_p50_ms_in_burst <= result.ok_p99_ms_in_burst
+    assert 0 < result.ok_p50_ms_outside_burst <= result.ok_p99_ms_outside_burst
+    row = result.rows()[-1]
+    assert (row["ok_p50_ms_in_burst"], row["ok_p50_ms_outside_burst"]) == (
+        round(result.ok_p50_ms_in_burst, 3), round(result.ok_p50_ms_outside_burst, 3))
 
 
 def test_a_second_run_logs_the_existing_users_in(served: Served, fake: FakeChirp) -> None:
