@@ -232,3 +232,10 @@ def test_requests_behind_a_blocked_one_keep_their_order(target: Target) -> None:
                     break
                 data += chunk
     assert data == expected
+
+
+def test_an_inline_command_after_multibulk_ones_is_accepted(target: Target) -> None:
+    """A connection that started with multibulk requests may go on typing inline ones."""
+    chunks = [PING, b"ECHO hello\r\n", b"*2\r\n$4\r\nECHO\r\n$5\r\nagain\r\n"]
+    expected = b"+PONG\r\n$5\r\nhello\r\n$5\r\nagain\r\n"
+    assert _send_in_reads(target.port, chunks, expected) == expected

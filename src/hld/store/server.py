@@ -3,10 +3,11 @@
 Hot path, per read from a socket: feed hiredis' C reader, pull every complete request,
 execute each through ``Engine.execute`` and write the joined replies once. hiredis cannot
 read inline commands, and its API does not say whether it stopped at a request boundary,
-so the first byte of a connection decides: ``*`` selects hiredis, anything else (a
-telnet user typing ``PING``) the pure-Python ``RespParser``, which accepts inline and
-multibulk requests mixed. (A hiredis connection that later sends an inline command gets
-a protocol error; Redis would accept it. Real clients never do this.) The headers of a
+so the first byte of each request that starts a read decides: ``*`` keeps hiredis,
+anything else (a telnet user typing ``PING``) moves the connection for good to the
+pure-Python ``RespParser``, which accepts inline and multibulk requests mixed. (An
+inline command that follows a multibulk one in the same read is a protocol error under
+hiredis; Redis would accept it. Real clients never do this.) The headers of a
 request left incomplete are checked by ``check_request_headers`` so a 2 GB bulk length or
 a huge multibulk count is refused at once rather than buffered; and a read whose bytes
 could hold a non-bulk element (an integer or nested array where Redis only accepts bulk
@@ -232,7 +233,6 @@ class Connection(asyncio.Protocol):
         self.client: Client
         self.partial_bytes = 0
         self.slow: RespParser | None = None
-        self.started = False  # the first byte decides: '*' -> hiredis, else inline parser
         self.tail = b"\n"  # last bytes of the previous reads, for headers split across reads
         self.boundary = True  # the next byte starts a request
         self.hot = False  # see data_received
@@ -299,7 +299,8 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # The common case: the previous read ended on a request boundary and this one
         # holds exactly one whole request (an unpipelined client).
-        if self.hot and not data[1:9].isdigit() and _HUGE_AGGREGATE.search(data) is None:
+        if self.hot and data[:1] == b"*" and not data[1:9].isdigit() \
+                and _HUGE_AGGREGATE.search(data) is None:
             reader = self.reader
             reader.feed(data)
             try:
@@ -325,10 +326,9 @@ class Connection(asyncio.Protocol):
 
     def process(self, data: bytes) -> None:
         self.hot = False
-        if self.slow is not None or (not self.started and data and data[0] != 42):
+        if self.slow is not None or (self.boundary and data and data[0] != 42):
             self._process_slow(data)
             return
-        self.started = True
         # hiredis allocates an aggregate's element table when it reads the header, and
         # freeing a 2-billion-slot table takes tens of seconds: refuse such headers before
         # hiredis sees them (a header split across reads is seen joined to its start).
@@ -464,7 +464,6 @@ class Connection(asyncio.Protocol):
             parser = self.slow = RespParser(
                 requests=True, bulk_bytes_max=limits.BULK_BYTES_MAX,
                 multibulk_len_max=limits.ARGS_MAX, inline_bytes_max=limits.INLINE_BYTES_MAX)
-        self.started = True
         parser.feed(data)
         requests: list[Any] = []
         try:
