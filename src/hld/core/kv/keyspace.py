@@ -25,7 +25,8 @@ Every change goes through a method here so that four things stay right without t
 handlers thinking about them: ``used`` (approximate bytes, see ``memory``), ``dirty``
 (a change counter: the engine propagates a write command only if it changed something),
 WATCH (clients watching a changed key are flagged), and blocking (a key that gained
-elements while clients wait on it is queued in ``ready`` for the shell to serve).
+elements, was overwritten or was removed while clients wait on it is queued in ``ready``
+for the shell to serve: the parked command re-runs and decides).
 Deletions caused by expiry or eviction are propagated as ``DEL key`` to the write
 listeners (AOF, replication), as Redis does, so replicas and the AOF never expire keys
 on their own clocks.
@@ -274,6 +275,7 @@ class Keyspace:
                 self.tracker.removed(key)
         self.data = {}
         self.expires = {}
+        self.ready.extend(self.blocking)  # parked readers learn their keys went away
         self._scan_index = None
         self._heap = []
         self._sizes = {}
@@ -361,6 +363,10 @@ class Keyspace:
         return self._sizes.pop(key, memory.CONTAINER_BYTES_OVERHEAD)
 
     def _remove(self, key: bytes) -> None:
+        if self.blocking and key in self.blocking:
+            # Parked readers re-run: XREADGROUP answers that its stream is gone (as Redis
+            # 7.0 does), the others find nothing and keep waiting.
+            self.ready.append(key)
         value = self.data.pop(key)
         self.used -= KEY_BYTES_OVERHEAD + len(key) + self._size_of(key, value)
         if key in self.expires:

@@ -372,7 +372,12 @@ def _bpop(c: Any, argv: list[bytes], left: bool) -> bytes | Block:
     timeout = parse_timeout(argv[-1])
     keys = argv[1:-1]
     for key in keys:
-        lst = lookup(c, key, LIST, read=False)
+        try:
+            lst = lookup(c, key, LIST, read=False)
+        except CommandError:
+            if not c.blocked:
+                raise
+            continue  # a re-run: a key overwritten by another type is waited on, as Redis
         if lst:
             value = _pop_n(c, key, lst, 1, left)[0]
             c.propagate = [[b"LPOP" if left else b"RPOP", key]]

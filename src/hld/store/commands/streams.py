@@ -12,8 +12,11 @@ reads and claims did to the pending entries list becomes ``XCLAIM ... FORCE JUST
 the delivery time and count, plus ``XGROUP SETID`` for the cursor.
 
 Blocking XREAD/XREADGROUP return ``Block`` on the stream keys; the shell re-runs the same
-argv when XADD signals a key. ``$`` is replaced in that argv by the ID it stood for at
-the first call, so a re-run waits for entries after it, not after the newest.
+argv when XADD signals a key, or when the key is deleted or overwritten. ``$`` is
+replaced in that argv by the ID it stood for at the first call, so a re-run waits for
+entries after it, not after the newest. A re-run of XREADGROUP whose stream is gone
+answers Redis 7.0's ``UNBLOCKED`` error (``NOGROUP`` when only its group is gone); XREAD
+keeps waiting, as in Redis.
 
 Request tracing (see ``hld.store.logs``): while the ``verbose`` level is on, XADD's entry
 in the command table runs ``_traced_xadd``, which logs the entries whose fields carry a
@@ -297,6 +300,8 @@ def xread(c: Any, argv: list[bytes]) -> bytes | Block:
     streams_at = len(argv) - 2 * len(parsed.keys)
     results: list[tuple[bytes, bytes]] = []
     for index, key in enumerate(parsed.keys):
+        if c.blocked and type(c.db.peek(key)) is not Stream:
+            continue  # a re-run: a key deleted or now of another type is waited on still
         stream = _lookup(c, key)
         raw = parsed.ids[index]
         if raw == b"$":
@@ -350,12 +355,15 @@ def xreadgroup(c: Any, argv: list[bytes]) -> bytes | Block:
     now_ms = c.db.now_ms
     targets: list[tuple[bytes, Stream, ConsumerGroup, bytes]] = []
     for key, raw in zip(parsed.keys, parsed.ids, strict=True):
+        if c.blocked and type(c.db.peek(key)) is not Stream:
+            # A re-run of a parked read whose stream was deleted, renamed away, expired
+            # or overwritten by another type: Redis 7.0 unblocks it with this error.
+            raise CommandError(error(ERR_UNBLOCKED_NO_KEY))
         stream = _lookup(c, key, write=True)
         group = None if stream is None else stream.groups.get(group_name)
         if stream is None or group is None:
-            if c.blocked:  # re-run of a parked read: what it waited on went away
-                raise CommandError(error(ERR_UNBLOCKED_NO_KEY if stream is None
-                                         else ERR_UNBLOCKED_NO_GROUP))
+            if c.blocked:  # re-run of a parked read: its group went away
+                raise CommandError(error(ERR_UNBLOCKED_NO_GROUP))
             raise _fail(nogroup_readgroup(key, group_name))
         targets.append((key, stream, group, raw))
     results: list[tuple[bytes, bytes]] = []

@@ -429,7 +429,12 @@ def zpopmax(c: Any, argv: list[bytes]) -> bytes:
 def _bzpop(c: Any, argv: list[bytes], lowest: bool) -> bytes | Block:
     timeout = parse_timeout(argv[-1])
     for key in argv[1:-1]:
-        out = _pop(c, key, 1, lowest)
+        try:
+            out = _pop(c, key, 1, lowest)
+        except CommandError:
+            if not c.blocked:
+                raise
+            continue  # a re-run: a key overwritten by another type is waited on, as Redis
         if out:
             s, m = out[0]
             return array_header(3) + bulk(key) + bulk(m) + score(s, c.proto)
