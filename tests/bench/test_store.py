@@ -17,7 +17,7 @@ def test_bench_store_quick_json_shape() -> None:
     require("redis-benchmark")
     done = subprocess.run(
         [sys.executable, "-m", "hld.cli", "bench", "store", "--quick", "--requests", "2000",
-         "--keys", "2000", "--no-aof", "--format", "json"],
+         "--keys", "2000", "--no-aof", "--floor", "--format", "json"],
         capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -28,6 +28,7 @@ def test_bench_store_quick_json_shape() -> None:
     assert ("SET -c 50 -P 1", "rps") in metrics
     assert ("GET -c 50 -P 16", "p99_ms") in metrics
     assert ("2000 keys (16 B keys, 32 B values)", "rss_mb") in metrics
+    assert ("GET -c 50 -P 16 [bare python floor]", "rps") in metrics
     assert all(r["ours"] > 0 and r["peer"] > 0 for r in rows)
 
 

@@ -7,6 +7,11 @@ Each row gives requests per second and p50/p99 latency (redis-benchmark ``--csv`
 ours and the peer, and ours/peer. The memory rows load N keys (16-byte keys, 32-byte
 values, pipelined) into each server and report INFO ``used_memory`` and the process RSS
 (``/proc/PID/status``). Targets: rps ratio >= 0.8, p99 ratio <= 1.5, RSS ratio <= 1.5.
+
+``--floor`` adds rows ``[bare python floor]``: the same runs against a bare uvloop +
+hiredis server that only keeps a dict (``hld.bench._store_floor``), in the "ours"
+column. They show what share of redis-server's speed any Python server reaches on this
+machine, so that hld-store's gap can be read as features versus language.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per row per server; the median is reported")
     parser.add_argument("--no-aof", action="store_true", help="skip the appendonly rows")
+    parser.add_argument("--floor", action="store_true",
+                        help="also run a bare uvloop+hiredis dict server (the Python floor)")
     add_format_argument(parser)
 
 
@@ -82,6 +89,8 @@ class _Server:
         if kind == "ours":
             cmd = [sys.executable, "-m", "hld.cli", "store", "--port", str(self.port),
                    "--dir", str(workdir), "--save", "", *appendonly]
+        elif kind == "floor":
+            cmd = [sys.executable, "-m", "hld.bench._store_floor", str(self.port)]
         else:
             cmd = [str(shutil.which("redis-server")), "--port", str(self.port), "--bind",
                    "127.0.0.1", "--save", "", "--dir", str(workdir), *appendonly]
@@ -169,9 +178,10 @@ def _row(benchmark: str, metric: str, ours: float, peer: float) -> dict[str, Any
             "peer": round(peer, 2), "ratio": round(ours / peer, 3) if peer else 0.0}
 
 
-def _throughput_rows(tmp: Path, aof: bool, requests: int, repeat: int) -> list[dict[str, Any]]:
+def _throughput_rows(tmp: Path, aof: bool, requests: int, repeat: int,
+                     kind: str = "ours") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    ours = _Server("ours", tmp / f"ours-{aof}", aof)
+    ours = _Server(kind, tmp / f"{kind}-{aof}", aof)
     try:
         peer = _Server("peer", tmp / f"peer-{aof}", aof)
         try:
@@ -182,7 +192,8 @@ def _throughput_rows(tmp: Path, aof: bool, requests: int, repeat: int) -> list[d
                         results["ours"].append(_benchmark(ours.port, test, requests, pipeline))
                         results["peer"].append(_benchmark(peer.port, test, requests, pipeline))
                     name = f"{test.upper()} -c {CLIENTS} -P {pipeline}" + \
-                        (" aof everysec" if aof else "")
+                        (" aof everysec" if aof else "") + \
+                        (" [bare python floor]" if kind == "floor" else "")
                     rows.extend(_row(name, metric,
                                      _median([r[metric] for r in results["ours"]]),
                                      _median([r[metric] for r in results["peer"]]))
@@ -223,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="hld-bench-store-") as name:
         tmp = Path(name)
         rows += _throughput_rows(tmp, False, requests, args.repeat)
+        if args.floor:
+            rows += _throughput_rows(tmp, False, requests, args.repeat, kind="floor")
         if not args.no_aof:
             rows += _throughput_rows(tmp, True, requests, args.repeat)
         if n_keys:
