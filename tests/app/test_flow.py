@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -181,3 +183,19 @@ def test_following_backfills_recent_posts_and_unfollowing_removes_them(
     assert home_ids(client, reader["token"]) == ids[::-1]
     client.delete("/api/follow/backfillw", headers=bearer(reader["token"]))
     assert home_ids(client, reader["token"]) == []
+
+
+def test_an_idle_keep_alive_connection_outlives_uvicorns_default_5_s(
+        shared: tuple[Chirp, httpx.Client]) -> None:
+    """The gateway reuses pooled connections; the app must not close them after 5 s idle
+    (a close racing a reuse is a 502 for a POST). One socket, two requests 6 s apart."""
+    _, client = shared
+    host, port = client.base_url.host, client.base_url.port
+    assert port is not None
+    request = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, port), timeout=10) as sock:
+        for pause_s in (0.0, 6.0):
+            time.sleep(pause_s)
+            sock.sendall(request)
+            head = sock.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200"), head[:100]

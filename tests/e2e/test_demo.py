@@ -56,6 +56,9 @@ def test_demo_runs_every_step_ok_and_stops(tmp_path: Path) -> None:
             output, _ = process.communicate(timeout=30)
         pytest.fail(f"hld demo did not finish in {DEMO_TIMEOUT_S:.0f}s:\n{output}")
     finally:
+        if process.poll() is None:  # the test itself failed or timed out: no orphan demo
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
         kill_leftovers(tmp_path / "data")
     report = next(json.loads(line) for line in output.splitlines() if line.startswith("{"))
     rows = report["rows"]

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from hld.app.limits import KEEP_ALIVE_S
 from hld.app.settings import Settings, SettingsError, load
 from hld.runtime.commands import CLIError
 
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         raise CLIError(str(exc)) from None
     config = uvicorn.Config(app, host=args.host, port=args.port, access_log=False,
-                            log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+                            log_level="warning", lifespan="on", timeout_graceful_shutdown=3,
+                            timeout_keep_alive=int(KEEP_ALIVE_S))
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1

@@ -24,6 +24,11 @@ TOPOLOGY_POLL_S = 0.5            # failover: how often topology.json is checked
 STORE_TIMEOUT_S = 2.0            # a store call that takes longer fails the request (503)
 STORE_CONNECTIONS_MAX = 32       # per client pool; more concurrent calls wait for one
 SQL_TIMEOUT_S = 5.0              # SQLite busy timeout across app processes and workers
+# An idle keep-alive connection from the gateway is kept this long (uvicorn's default is
+# 5 s). The side that reuses idle connections should be the one that closes them: when
+# the app closes one just as the gateway picks it from its pool (a busy gateway has not
+# read the FIN yet), the request on it fails and a POST cannot be retried: a 502.
+KEEP_ALIVE_S = 120.0
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # ~16 MB, ~50 ms: the OWASP minimum for scrypt
 WORKER_BATCH_MAX = 1000          # messages read per XREADGROUP/XAUTOCLAIM call
 WORKER_BLOCK_MS = 1000           # XREADGROUP BLOCK: also the longest SIGTERM takes to act
