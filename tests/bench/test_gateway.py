@@ -37,15 +37,16 @@ def test_quick_run_compares_with_nginx(capsys: pytest.CaptureFixture[str]) -> No
     require("nginx")
     require("wrk")
     code = main(["bench", "gateway", "--quick", "--duration", "1", "--connections", "8",
-                 "--idle", "50", "--format", "json"])
+                 "--idle", "50", "--floor", "--format", "json"])
     assert code == 0
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [d["name"] for d in documents] == ["gateway", "gateway_memory"]
     rows = documents[0]["rows"]
-    assert [r["scenario"] for r in rows] == ["plain", "policies"]
+    assert [r["scenario"] for r in rows] == ["plain", "policies", "floor"]
     for row in rows:
         assert list(row) == COLUMNS
-        assert (row["ours"], row["peer"]) == ("hld-gateway", "nginx")
+        assert (row["ours"], row["peer"]) == (
+            "python floor" if row["scenario"] == "floor" else "hld-gateway", "nginx")
         assert row["ours_rps"] > 0
         assert row["peer_rps"] > 0
         assert row["rps_ratio"] == pytest.approx(row["ours_rps"] / row["peer_rps"])

@@ -18,6 +18,10 @@ limit nothing reaches, writes JSON access logs and counts metrics; nginx, which 
 verification of its own, writes its access log). Targets: requests per second at least
 0.7x nginx's plain and 0.5x with policies, p99 within 2x.
 
+``--floor`` adds a row ``floor``: a bare uvloop + llhttp proxy
+(``hld.bench._gateway_floor``, no policies, no checks) against the plain nginx, showing
+how much of nginx's speed any Python proxy reaches on this machine.
+
 Memory: the bench opens ``--idle`` keep-alive connections to each proxy from this
 process (plain sockets, one request each, then idle) and reports the growth of the
 proxy's resident set per connection (target: at most 16 KB for the gateway).
@@ -82,6 +86,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle", type=int, default=None, metavar="N",
                         help=f"idle keep-alive connections for the memory figure "
                              f"(default {IDLE_DEFAULT}, quick {IDLE_QUICK}; 0 skips it)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure a bare uvloop+llhttp proxy (the Python floor)")
     add_format_argument(parser)
 
 
@@ -125,10 +131,18 @@ def run(args: argparse.Namespace) -> int:
             upstream_port = _free_port()
             stack.enter_context(_nginx(nginx, root / "upstream", _upstream_conf(upstream_port),
                                        upstream_port))
-            for scenario, policies in (("plain", False), ("policies", True)):
+            scenarios = [("plain", False), ("policies", True)]
+            if args.floor:
+                scenarios.append(("floor", False))
+            for scenario, policies in scenarios:
                 ours_port, peer_port = _free_port(), _free_port()
-                ours = stack.enter_context(_gateway(root / f"gw-{scenario}", ours_port,
-                                                    upstream_port, args.workers, policies))
+                if scenario == "floor":
+                    ours = stack.enter_context(_floor(root / "floor", ours_port,
+                                                      upstream_port))
+                else:
+                    ours = stack.enter_context(_gateway(root / f"gw-{scenario}", ours_port,
+                                                        upstream_port, args.workers,
+                                                        policies))
                 peer = stack.enter_context(_nginx(
                     nginx, root / f"nginx-{scenario}",
                     _proxy_conf(peer_port, upstream_port, args.workers, policies,
@@ -149,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
                             cpu_s * 1e6 / result.requests if result.requests else float("nan")))
                         (ours_runs if who == "ours" else peer_runs).append(result)
                 rows.append(_row(scenario, ours_runs, peer_runs, policies))
-                if idle and not policies:
+                if idle and scenario == "plain":
                     ours_bytes = _idle_growth(ours_port, _tree(ours.pid), idle)
                     peer_bytes = _idle_growth(peer_port, _tree(peer.pid), idle)
                     memory_rows.append({
@@ -183,7 +197,8 @@ def _row(scenario: str, ours: list[WrkResult], peer: list[WrkResult],
     target = RPS_TARGET_POLICIES if policies else RPS_TARGET_PLAIN
     ours_cpu, peer_cpu = median(ours, "cpu_us_per_request"), median(peer, "cpu_us_per_request")
     return {
-        "scenario": scenario, "ours": "hld-gateway", "peer": "nginx",
+        "scenario": scenario, "ours": "python floor" if scenario == "floor" else "hld-gateway",
+        "peer": "nginx",
         "ours_rps": ours_rps, "peer_rps": peer_rps, "rps_ratio": rps_ratio,
         "ours_p50_ms": median(ours, "p50_ms"), "peer_p50_ms": median(peer, "p50_ms"),
         "ours_p99_ms": ours_p99, "peer_p99_ms": peer_p99, "p99_ratio": p99_ratio,
@@ -349,6 +364,21 @@ def _gateway(directory: Path, port: int, upstream_port: int, workers: int,
                                 stdout=out, stderr=err, cwd=directory)
     try:
         _wait_port(port, proc, "hld gateway", log)
+        yield proc
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def _floor(directory: Path, port: int, upstream_port: int) -> Iterator[subprocess.Popen[bytes]]:
+    directory.mkdir(parents=True)
+    log = directory / "stderr.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "hld.bench._gateway_floor",  # noqa: S603
+                                 str(port), str(upstream_port)],
+                                stdout=subprocess.DEVNULL, stderr=err, cwd=directory)
+    try:
+        _wait_port(port, proc, "the floor proxy", log)
         yield proc
     finally:
         _stop(proc)
