@@ -27,6 +27,11 @@ handlers thinking about them: ``used`` (approximate bytes, see ``memory``), ``di
 WATCH (clients watching a changed key are flagged), and blocking (a key that gained
 elements, was overwritten or was removed while clients wait on it is queued in ``ready``
 for the shell to serve: the parked command re-runs and decides).
+
+RANDOMKEY draws from a key list kept only while it is used (``hld.core.kv.sample``), as
+SCAN walks an index kept only while clients scan (``hld.core.kv.scan``); new keys are
+appended to both, deleted ones skipped when read.
+
 Deletions caused by expiry or eviction are propagated as ``DEL key`` to the write
 listeners (AOF, replication), as Redis does, so replicas and the AOF never expire keys
 on their own clocks.
@@ -37,10 +42,11 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from hld.core.kv import memory
 from hld.core.kv.memory import EXPIRE_BYTES_OVERHEAD, KEY_BYTES_OVERHEAD, value_size
+from hld.core.kv.sample import SAMPLE_IDLE_MS, STALE_DRAWS_MAX, KeySample, Rng
 from hld.core.kv.scan import INDEX_IDLE_MS, ScanIndex
 
 # Python type of a value -> the name TYPE, SCAN TYPE and snapshots use. Modules adding a
@@ -50,6 +56,10 @@ TYPE_NAMES: dict[type, bytes] = {
 }
 
 WriteListener = Callable[[list[bytes]], None]
+
+# RANDOMKEY on a replica (which does not remove expired keys itself): logically expired
+# keys drawn before one is returned anyway (Redis' dbRandomKey does the same, with 100).
+RANDOM_EXPIRED_DRAWS_MAX: Final = 100
 
 
 class AccessTracker(Protocol):
@@ -93,6 +103,9 @@ class Keyspace:
         # Keys grouped for SCAN (``hld.core.kv.scan``), built by the first SCAN.
         self._scan_index: ScanIndex | None = None
         self._scan_used_ms = 0
+        # Keys in a list for RANDOMKEY (``hld.core.kv.sample``), built by the first one.
+        self._sample: KeySample | None = None
+        self._sample_used_ms = 0
 
     # -- time --------------------------------------------------------------------
 
@@ -153,6 +166,33 @@ class Keyspace:
         self._scan_used_ms = self.now_ms
         return index.scan(self.data, cursor, count)
 
+    def random_key(self, rng: Rng) -> bytes | None:
+        """A random live key, or None when there is none (RANDOMKEY).
+
+        Expired keys drawn are removed on the way, as Redis does (a replica, which
+        cannot remove them, returns one after ``RANDOM_EXPIRED_DRAWS_MAX`` draws).
+        """
+        data = self.data
+        sample = self._sample
+        if sample is None or sample.needs_rebuild(len(data)):
+            sample = self._sample = KeySample(data)
+        self._sample_used_ms = self.now_ms
+        stale = expired = 0
+        while data:
+            key = sample.draw(rng)
+            if key not in data:
+                stale += 1
+                if stale >= STALE_DRAWS_MAX:
+                    sample = self._sample = KeySample(data)
+                    stale = 0
+                continue
+            if self.peek(key) is not None:
+                return key
+            expired += 1  # on a primary peek removed it: the keyspace shrank
+            if not self.expire_enabled and expired >= RANDOM_EXPIRED_DRAWS_MAX:
+                return key
+        return None
+
     # -- writes ------------------------------------------------------------------
 
     def set(self, key: bytes, value: Any, *, keep_ttl: bool = False) -> None:
@@ -171,6 +211,8 @@ class Keyspace:
                 self.tracker.added(key, KEY_BYTES_OVERHEAD + len(key) + size)
             if self._scan_index is not None and not self._scan_index.add(key):
                 self._scan_index = None
+            if self._sample is not None:
+                self._sample.add(key)
         else:
             if type(old) is bytes:
                 self.used += size - 33 - len(old)
@@ -200,6 +242,8 @@ class Keyspace:
                 self.tracker.added(key, KEY_BYTES_OVERHEAD + 33 + len(key) + len(value))
             if self._scan_index is not None and not self._scan_index.add(key):
                 self._scan_index = None
+            if self._sample is not None:
+                self._sample.add(key)
         elif type(old) is bytes:
             self.used += len(value) - len(old)
             data[key] = value
@@ -277,6 +321,7 @@ class Keyspace:
         self.expires = {}
         self.ready.extend(self.blocking)  # parked readers learn their keys went away
         self._scan_index = None
+        self._sample = None
         self._heap = []
         self._sizes = {}
         self.used = 0
@@ -304,6 +349,8 @@ class Keyspace:
         """Remove up to ``budget`` keys whose deadline has passed; returns how many."""
         if self._scan_index is not None and self.now_ms - self._scan_used_ms > INDEX_IDLE_MS:
             self._scan_index = None  # nobody is scanning: give its memory back
+        if self._sample is not None and self.now_ms - self._sample_used_ms > SAMPLE_IDLE_MS:
+            self._sample = None  # nobody asks for random keys: give its memory back
         if not self.expire_enabled:
             return 0
         heap, expires, now = self._heap, self.expires, self.now_ms

@@ -10,7 +10,6 @@ costs about COUNT, not the cursor; KEYS and SCAN match with Redis' glob syntax.
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Any, Final
 
 from hld.core.kv.glob import compile_glob
@@ -320,15 +319,11 @@ def flushall(c: Any, argv: list[bytes]) -> bytes:
 # RANDOMKEY
 @command("randomkey", arity=1, flags="readonly", group="generic")
 def randomkey(c: Any, argv: list[bytes]) -> bytes:
-    """A random key (O(n) walk to a random position: dicts have no random access)."""
-    db = c.db
-    for _ in range(100):
-        if not db.data:
-            break
-        key = next(islice(db.data, c.engine.rng.randrange(len(db.data)), None))
-        if key in db:
-            return bulk(key)
-    return NULL3 if c.proto == 3 else NULL_BULK
+    """A random key, O(1) expected (``Keyspace.random_key``: a lazily kept key list)."""
+    key = c.db.random_key(c.engine.rng)
+    if key is None:
+        return NULL3 if c.proto == 3 else NULL_BULK
+    return bulk(key)
 
 
 # SELECT index
