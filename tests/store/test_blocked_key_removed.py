@@ -90,6 +90,9 @@ GONE: dict[str, Callable[[redis.Redis, str], object]] = {
     "set_over": lambda r, key: r.set(key, "a string now"),
     "del_then_lpush": lambda r, key: (r.delete(key), r.lpush(key, "x")),
     "del_then_xadd": lambda r, key: (r.delete(key), r.xadd(key, {"f": "v"})),
+    # One read, two commands: the parked reader is served between them, as Redis does.
+    "pipelined_del_xadd": lambda r, key: r.pipeline(transaction=False).delete(key)
+    .xadd(key, {"f": "v"}).execute(),
     "expire": lambda r, key: r.pexpire(key, 1),
 }
 

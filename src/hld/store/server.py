@@ -540,6 +540,8 @@ class Connection(asyncio.Protocol):
                             db.propagate(rewritten)
                 if c.propagate is not None:
                     c.propagate = None
+            if db.ready:  # clients this command unblocked are served before the next one
+                self.server.serve_ready()
             if type(reply) is bytes:
                 out.append(reply)
                 if c.close_after_reply:
@@ -557,10 +559,13 @@ class Connection(asyncio.Protocol):
 
     def _run_general(self, requests: list[Any]) -> None:
         execute = self.engine.execute
+        db = self.engine.db
         c = self.client
         out: list[bytes] = []
         for i, argv in enumerate(requests):
             reply = execute(c, argv)
+            if db.ready:  # clients this command unblocked are served before the next one
+                self.server.serve_ready()
             if type(reply) is bytes:
                 out.append(reply)
                 if c.close_after_reply:
