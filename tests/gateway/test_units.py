@@ -99,3 +99,21 @@ def test_whole_response_leaves_everything_else_to_the_parser(head: bytes) -> Non
     from hld.gateway.upstream import whole_response
 
     assert whole_response(head + b"\r\nhello") is None
+
+
+def test_pooled_connections_idle_too_long_are_closed_not_reused() -> None:
+    from hld.gateway.upstream import ServerConnections, UpstreamConnection
+
+    now = [100.0]
+    server = ServerConnections("127.0.0.1", 1, idle_timeout_s=4.0, clock=lambda: now[0])
+    old, recent = UpstreamConnection(server), UpstreamConnection(server)
+    server.release(old)
+    now[0] += 3.0
+    server.release(recent)
+    now[0] += 2.0  # old has been idle 5 s, recent 2 s
+    assert server.acquire() is recent
+    server.release(recent)
+    assert (old.closed, recent.closed) == (False, False)
+    now[0] += 4.5
+    assert server.acquire() is None  # both too old now: closed, not handed out
+    assert (old.closed, recent.closed, server.idle) == (True, True, [])

@@ -76,6 +76,10 @@ class Upstream:
     max_concurrent: int = 256
     queue: int = 256
     queue_timeout_s: float = 1.0
+    # Pooled connections idle longer than this are closed instead of reused: below the
+    # keep-alive timeout of common upstream servers (uvicorn 5 s), so the gateway does not
+    # send a request down a connection the server is closing at that very moment.
+    idle_timeout_s: float = 4.0
     health_check: HealthCheck | None = None
     outlier: Outlier = field(default_factory=Outlier)
     breaker: Breaker | None = field(default_factory=Breaker)
@@ -383,6 +387,7 @@ def _upstream(name: str, table: _Table) -> Upstream:
         max_concurrent=table.integer("max_concurrent", 256),
         queue=table.integer("queue", 256, low=0),
         queue_timeout_s=table.number("queue_timeout_s", 1.0),
+        idle_timeout_s=table.number("idle_timeout_s", 4.0),
         health_check=health, outlier=outlier, breaker=breaker)
     table.done()
     return upstream

@@ -159,6 +159,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_request = False
         self.head_done = False
         self.closed = False
+        self.idle_since = 0.0  # when it went back to the idle pool (the pool's clock)
         self.fresh = True  # the parser is between messages (whole_response may run)
         self.reset_parser = False
         self.upgraded = False
@@ -311,11 +312,18 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 class ServerConnections:
-    """Idle keep-alive connections to one upstream server."""
+    """Idle keep-alive connections to one upstream server, most recently used first.
 
-    def __init__(self, host: str, port: int) -> None:
+    A connection idle longer than ``idle_timeout_s`` is closed when it comes up rather
+    than reused (the server may be closing it); the older ones below it are older still.
+    """
+
+    def __init__(self, host: str, port: int, *, idle_timeout_s: float = 4.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.host = host
         self.port = port
+        self.idle_timeout_s = idle_timeout_s
+        self.clock = clock
         self.idle: list[UpstreamConnection] = []
         self.open = 0
 
@@ -323,8 +331,14 @@ class ServerConnections:
         idle = self.idle
         while idle:
             conn = idle.pop()
-            if not conn.closed:
-                return conn
+            if conn.closed:
+                continue
+            if self.clock() - conn.idle_since > self.idle_timeout_s:
+                for stale in (conn, *idle):  # all older: close them all
+                    stale.close()
+                idle.clear()
+                return None
+            return conn
         return None
 
     async def connect(self) -> UpstreamConnection:
@@ -337,6 +351,7 @@ class ServerConnections:
 
     def release(self, conn: UpstreamConnection) -> None:
         if len(self.idle) < limits.UPSTREAM_IDLE_PER_BACKEND_MAX:
+            conn.idle_since = self.clock()
             self.idle.append(conn)
         else:
             conn.close()
@@ -369,7 +384,9 @@ class UpstreamPool:
         self.balancer: Balancer
         self.request_aware = False  # the balancer reads the request (address, key)
         self.switch_balancer(config.balance)
-        self.servers = {s.url: ServerConnections(s.host, s.port) for s in config.servers}
+        self.servers = {s.url: ServerConnections(s.host, s.port, clock=clock,
+                                                 idle_timeout_s=config.idle_timeout_s)
+                        for s in config.servers}
         self.breaker: CircuitBreaker | None = None
         if config.breaker is not None:
             b = config.breaker
