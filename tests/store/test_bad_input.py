@@ -182,14 +182,19 @@ def _send_in_reads(port: int, chunks: list[bytes], expected: bytes) -> bytes:
         for chunk in chunks:
             sock.sendall(chunk)
             time.sleep(0.05)
-        data = b""
-        with contextlib.suppress(TimeoutError):
-            while len(data) < len(expected):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return data
+        return _receive(sock, len(expected))
+
+
+def _receive(sock: socket.socket, size: int) -> bytes:
+    """Read until ``size`` bytes arrived, the server closed, or the socket timed out."""
+    data = b""
+    with contextlib.suppress(TimeoutError):
+        while len(data) < size:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
 
 
 def test_a_read_starting_with_digits_inside_a_value_is_not_a_header(target: Target) -> None:
@@ -224,18 +229,20 @@ def test_requests_behind_a_blocked_one_keep_their_order(target: Target) -> None:
         sock.sendall(echo % (6, b"fourth"))
         expected = (b"*2\r\n$7\r\nt:order\r\n$3\r\njob\r\n$5\r\nfirst\r\n$6\r\nsecond\r\n"
                     b"$5\r\nthird\r\n$6\r\nfourth\r\n")
-        data = b""
-        with contextlib.suppress(TimeoutError):
-            while len(data) < len(expected):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-    assert data == expected
+        assert _receive(sock, len(expected)) == expected
 
 
 def test_an_inline_command_after_multibulk_ones_is_accepted(target: Target) -> None:
     """A connection that started with multibulk requests may go on typing inline ones."""
     chunks = [PING, b"ECHO hello\r\n", b"*2\r\n$4\r\nECHO\r\n$5\r\nagain\r\n"]
     expected = b"+PONG\r\n$5\r\nhello\r\n$5\r\nagain\r\n"
+    assert _send_in_reads(target.port, chunks, expected) == expected
+
+
+def test_a_read_ending_inside_a_request_header_block_is_continued(target: Target) -> None:
+    """A read may end after the whole lines of a request's first arguments: the next read
+    continues that request (it does not start a new one, inline or otherwise)."""
+    chunks = [PING + b"*3\r\n$3\r\nSET\r\n", b"$8\r\nt:halves\r\n$1\r\nv\r\n",
+              b"*2\r\n$3\r\nGET\r\n", b"$8\r\nt:halves\r\n"]
+    expected = b"+PONG\r\n+OK\r\n$1\r\nv\r\n"
     assert _send_in_reads(target.port, chunks, expected) == expected

@@ -41,7 +41,7 @@ from typing import Any, Final, cast
 import hiredis
 
 from hld.core.kv.client import Block, Client
-from hld.core.kv.engine import Engine
+from hld.core.kv.engine import Engine, propagate_write
 from hld.core.resp.parser import NEED_DATA, ProtocolError, RespParser, check_request_headers
 from hld.core.resp.serializer import NULL3, NULL_ARRAY, error
 from hld.store import commands, limits
@@ -347,22 +347,25 @@ class Connection(asyncio.Protocol):
         self.hot = False
         reader = self.reader
         requests: list[Any] = []
+        # On a request boundary when nothing is left after a complete request. (Only
+        # then: a gets() that finds no complete request may take the whole lines of a
+        # partial one into its own state, after which the buffer looks empty too.)
+        boundary = False
         try:
             argv = reader.gets() if first is _UNREAD else first
             while argv is not False:
                 requests.append(argv)
+                if not reader.has_data():
+                    boundary = True
+                    break
                 argv = reader.gets()
         except hiredis.ProtocolError as exc:
             if self._run_checked(requests):
                 self.protocol_error(_hiredis_message(str(exc)))
             return
-        # On a request boundary when a request ended this read and nothing is left over
-        # (hiredis may have taken the complete lines of a partial request: no requests
-        # means we are inside one, whatever its buffer says).
         started_here = self.boundary
-        pending = reader.has_data()
-        self.boundary = bool(requests) and not pending
-        if self.boundary:
+        self.boundary = boundary
+        if boundary:
             self.tail = b"\n"
             self.partial_bytes = 0
         else:
@@ -437,11 +440,7 @@ class Connection(asyncio.Protocol):
         dirty = db.dirty
         reply = cmd.handler(c, argv)
         if db.dirty != dirty and db.listeners:
-            if c.propagate is None:
-                db.propagate(argv)
-            else:
-                for rewritten in c.propagate:
-                    db.propagate(rewritten)
+            propagate_write(db, c, argv)
         if c.propagate is not None:
             c.propagate = None
         if type(reply) is bytes:
@@ -533,11 +532,7 @@ class Connection(asyncio.Protocol):
                 dirty = db.dirty
                 reply = cmd.handler(c, argv)
                 if db.dirty != dirty and db.listeners:
-                    if c.propagate is None:
-                        db.propagate(argv)
-                    else:
-                        for rewritten in c.propagate:
-                            db.propagate(rewritten)
+                    propagate_write(db, c, argv)
                 if c.propagate is not None:
                     c.propagate = None
             if db.ready:  # clients this command unblocked are served before the next one

@@ -59,6 +59,15 @@ def wrong_arity(name: str) -> bytes:
     return error(f"ERR wrong number of arguments for '{name}' command")
 
 
+def propagate_write(db: Keyspace, c: Client, argv: list[bytes]) -> None:
+    """Hand a write that changed something to the listeners: as sent, or as rewritten."""
+    if c.propagate is None:
+        db.propagate(argv)
+    else:
+        for rewritten in c.propagate:
+            db.propagate(rewritten)
+
+
 class Engine:
     """Database 0, the command table, pub/sub, and the settings the engine enforces."""
 
@@ -134,11 +143,7 @@ class Engine:
         reply = cmd.handler(c, argv)
         if db.dirty != dirty:
             if db.listeners:
-                if c.propagate is None:
-                    db.propagate(argv)
-                else:
-                    for rewritten in c.propagate:
-                        db.propagate(rewritten)
+                propagate_write(db, c, argv)
             if self.evictor is not None:
                 self._fits()
         if c.propagate is not None:
@@ -160,11 +165,7 @@ class Engine:
         reply = cmd.handler(c, argv)
         if db.dirty != dirty:
             if db.listeners:
-                if c.propagate is None:
-                    db.propagate(argv)
-                else:
-                    for rewritten in c.propagate:
-                        db.propagate(rewritten)
+                propagate_write(db, c, argv)
             if self.evictor is not None:
                 self._fits()
         c.propagate = None
