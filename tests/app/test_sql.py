@@ -175,3 +175,19 @@ def test_the_schema_is_created_idempotently(url: str) -> None:
             await again.close()
 
     assert asyncio.run(main()) is True
+
+
+def test_apps_starting_together_create_the_schema_once(url: str) -> None:
+    """Several apps opening one new database at the same moment all start (on PostgreSQL
+    concurrent CREATE ... IF NOT EXISTS can fail one of them unless they take turns)."""
+    async def main() -> list[bool]:
+        dbs = [Database(url) for _ in range(4)]
+        await asyncio.gather(*(db.open() for db in dbs))
+        try:
+            await users(dbs[0], "ada")
+            return [await db.user_by_name("ada") is not None for db in dbs]
+        finally:
+            for db in dbs:
+                await db.close()
+
+    assert asyncio.run(main()) == [True] * 4

@@ -67,6 +67,9 @@ class Post:
                 "text": self.text, "created_at": self.created_at}
 
 
+SCHEMA_LOCK_ID = 0x63686972  # "chir": the advisory lock that serialises schema creation
+
+
 class Database:
     """Async facade over one SQLite or PostgreSQL connection."""
 
@@ -104,7 +107,13 @@ class Database:
             self._conn.execute("PRAGMA foreign_keys=ON")
             # an INTEGER PRIMARY KEY is SQLite's rowid: ids grow with time
             serial, blob = "INTEGER", "BLOB"
-        self._transaction([(stmt.format(serial=serial, blob=blob), ()) for stmt in _SCHEMA])
+        schema: list[tuple[str, Sequence[Any]]] = [
+            (stmt.format(serial=serial, blob=blob), ()) for stmt in _SCHEMA]
+        if self._postgres:
+            # Two apps starting together would race in CREATE ... IF NOT EXISTS (PostgreSQL
+            # then fails one with a unique violation in its catalog): one at a time.
+            schema.insert(0, ("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK_ID,)))
+        self._transaction(schema)
 
     # -- plumbing (runs on the SQL thread) -------------------------------------------------
 
