@@ -192,6 +192,52 @@ def test_under_appendfsync_always_a_write_is_in_the_file_before_its_reply(
         assert aof.encode([b"SET", b"piped:19", b"19"]) in path.read_bytes()
 
 
+def test_with_the_aof_on_replies_pushes_and_wake_ups_keep_their_order(
+        tmp_path: Path) -> None:
+    """Replies wait for the iteration's AOF write (group commit): every path that answers
+    a client (pipelines, pub/sub pushes, a blocked client woken by another) still answers
+    in order, and many clients written at once all find their writes in the file."""
+    with running(tmp_path, "--appendonly", "yes", "--appendfsync", "always") as server, \
+            server.client() as client:
+        pubsub = client.pubsub()
+        pubsub.subscribe("news")
+        assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+        pipe = client.pipeline(transaction=False)
+        for i in range(50):
+            pipe.publish("news", f"m{i}")
+            pipe.incr("published")
+        assert pipe.execute()[-1] == 50
+        got: list[bytes] = []
+        while len(got) < 50:
+            message = pubsub.get_message(timeout=5)
+            assert message is not None
+            got.append(message["data"])
+        assert got == [f"m{i}".encode() for i in range(50)]
+        pubsub.close()
+        woken: list[Any] = []
+        waiter = threading.Thread(target=lambda: woken.append(
+            server.client().blpop(["jobs"], timeout=10)))
+        waiter.start()
+        time.sleep(0.3)
+        client.rpush("jobs", "j1")
+        waiter.join(timeout=10)
+        assert woken == [(b"jobs", b"j1")]
+        acked: list[list[str]] = [[] for _ in range(8)]
+        stop = threading.Event()
+        writers = [threading.Thread(target=_writer, args=(server.port, f"g{n}", acked[n], stop))
+                   for n in range(8)]
+        for writer in writers:
+            writer.start()
+        time.sleep(0.5)
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=10)
+        text = (tmp_path / "appendonly.aof").read_bytes()
+        keys = [key for per_writer in acked for key in per_writer]
+        assert keys
+        assert [k for k in keys if k.encode() not in text] == []
+
+
 @pytest.mark.blackbox
 def test_every_acknowledged_write_survives_kill_9_under_appendfsync_always(
         tmp_path: Path) -> None:

@@ -24,6 +24,13 @@ Hooks for the durability side: ``startup_hooks`` (called with the server before
 listening: load the snapshot/AOF, start the AOF writer, connect to a primary),
 ``shutdown_hooks`` (called on SHUTDOWN or exit: fsync, final save), and the engine's
 write listeners. ``cron_hooks`` run ``hz`` times per second with the server.
+
+Group commit: while writes are propagated (an AOF or replicas listen), replies do not
+leave at once. Each connection holds them, and at the end of the loop iteration
+``flush_replies`` runs ``before_reply_hooks`` (the AOF's write, and its fsync under
+``appendfsync always``) once for every client served in that iteration, then sends
+what was held. An acknowledged write is thus as durable as the policy says before its
+reply leaves, at one write (and one fsync) per iteration rather than per client.
 """
 
 from __future__ import annotations
@@ -82,9 +89,13 @@ class StoreServer:
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self.cron_hooks: list[Callable[[StoreServer], None]] = []
-        # Called before any reply is written (the AOF's flush/fsync: acknowledged writes
-        # are durable first; one call covers a whole pipelined batch).
+        # Called before held replies are written (the AOF's write, and fsync under always:
+        # acknowledged writes are durable first). While writes are propagated (AOF or
+        # replicas), replies wait for the end of the loop iteration, so that one AOF write
+        # (and one fsync) covers every client served in it: group commit.
         self.before_reply_hooks: list[Callable[[], None]] = []
+        self.holding: list[Connection] = []
+        self._flush_handle: asyncio.Handle | None = None
         self._server: asyncio.base_events.Server | None = None
         self._stopped = asyncio.Event()
         self._cron_task: asyncio.Task[None] | None = None
@@ -174,6 +185,25 @@ class StoreServer:
         conn.close_soon()
         return True
 
+    # -- group commit ------------------------------------------------------------
+
+    def hold(self, conn: Connection) -> None:
+        """``conn`` has replies waiting for this iteration's AOF write."""
+        self.holding.append(conn)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self.flush_replies)
+
+    def flush_replies(self) -> None:
+        """Make the writes durable as the policy says, then send the replies held."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        for hook in self.before_reply_hooks:
+            hook()
+        holding, self.holding = self.holding, []
+        for conn in holding:
+            conn.release()
+
     # -- blocking ----------------------------------------------------------------
 
     def signal(self, key: bytes) -> None:
@@ -236,7 +266,8 @@ class Connection(asyncio.Protocol):
         self.tail = b"\n"  # last bytes of the previous reads, for headers split across reads
         self.boundary = True  # the next byte starts a request
         self.hot = False  # see data_received
-        self.before_reply_hooks = server.before_reply_hooks  # the same list, mutated
+        self.held: list[bytes] = []  # replies waiting for the group commit (see hold)
+        self.held_bytes = 0
         self.backlog: list[bytes] = []  # bytes read while blocked, not yet parsed
         self.backlog_bytes = 0
         self.queued: list[Any] = []  # requests parsed, not run: their client blocked
@@ -283,6 +314,7 @@ class Connection(asyncio.Protocol):
         self.slow = None
         self.backlog = []
         self.queued = []
+        self.held = []
         self.client.push = _discard_push
 
     def pause_writing(self) -> None:
@@ -444,10 +476,10 @@ class Connection(asyncio.Protocol):
         if c.propagate is not None:
             c.propagate = None
         if type(reply) is bytes:
-            if self.before_reply_hooks:
-                for hook in self.before_reply_hooks:  # AOF flush/fsync first
-                    hook()
-            self.transport.write(reply)  # type: ignore[union-attr]  # set while hot
+            if db.listeners or self.held:
+                self._send(reply)
+            else:
+                self.transport.write(reply)  # type: ignore[union-attr]  # set while hot
         else:
             self.hot = False
             self._park(cast(Block, reply), argv)
@@ -491,10 +523,7 @@ class Connection(asyncio.Protocol):
         elif len(requests) == 1:  # unpipelined, without list building
             reply = execute(c, requests[0])
             if type(reply) is bytes:
-                if self.transport is not None and not self.closed:
-                    for hook in self.server.before_reply_hooks:  # AOF flush/fsync first
-                        hook()
-                    self.transport.write(reply)
+                self._send(reply)
             else:
                 self._park(cast(Block, reply), requests[0])
         else:
@@ -672,35 +701,57 @@ class Connection(asyncio.Protocol):
     # -- output ------------------------------------------------------------------
 
     def _write(self, out: list[bytes]) -> None:
-        if self.transport is not None and not self.closed and out:
-            for hook in self.server.before_reply_hooks:
-                hook()
-            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
+        if out:
+            self._send(b"".join(out) if len(out) > 1 else out[0])
+
+    def _send(self, data: bytes) -> None:
+        """Every reply leaves through here, so their order holds whatever the path."""
+        if self.transport is None or self.closed:
+            return
+        if self.held or self.engine.db.listeners:
+            if not self.held:
+                self.server.hold(self)
+            self.held.append(data)
+            self.held_bytes += len(data)
+        else:
+            self.transport.write(data)
+
+    def release(self) -> None:
+        """The group commit is done: send what was held."""
+        held = self.held
+        if held:
+            self.held = []
+            self.held_bytes = 0
+            if self.transport is not None and not self.closed:
+                self.transport.write(b"".join(held) if len(held) > 1 else held[0])
 
     def push(self, data: bytes) -> None:
         """Out-of-band bytes (pub/sub messages), bounded by the pub/sub output limit."""
         transport = self.transport
         if transport is None or self.closed:
             return
-        if transport.get_write_buffer_size() + len(data) > limits.PUBSUB_OUTPUT_BYTES_MAX:
+        if transport.get_write_buffer_size() + self.held_bytes + len(data) \
+                > limits.PUBSUB_OUTPUT_BYTES_MAX:
             self.close()
             return
-        transport.write(data)
+        self._send(data)
 
     def protocol_error(self, message: str) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(error(f"ERR Protocol error: {message}"))
+        self._send(error(f"ERR Protocol error: {message}"))
         self.close_soon()
 
     def close_soon(self) -> None:
         """Close after the replies already written are flushed."""
         self.hot = False
+        if self.held:
+            self.server.flush_replies()
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
 
     def close(self) -> None:
         self.hot = False
+        self.held = []  # an abort drops what was not sent anyway
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.abort()
