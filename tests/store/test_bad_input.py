@@ -23,14 +23,7 @@ def _exchange(port: int, payload: bytes, expected_bytes: int, timeout_s: float =
     """Send ``payload``; read until ``expected_bytes`` arrived, the server closes, or timeout."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
         sock.sendall(payload)
-        data = b""
-        with contextlib.suppress(TimeoutError):
-            while len(data) < expected_bytes:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return data
+        return _receive(sock, expected_bytes)
 
 
 def _closed_after(port: int, payload: bytes) -> tuple[bytes, bool]:
