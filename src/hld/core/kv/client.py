@@ -13,7 +13,8 @@ same argv when one of ``keys`` is signalled (``Keyspace.pushed(key)`` after a pu
 ``StoreServer.signal(key)`` for non-key events such as replica acknowledgements); a
 re-run may block again. At the deadline the shell replies ``on_timeout`` (bytes, or a
 callable giving bytes), or the null array when it is None. Inside MULTI/EXEC a blocking
-command never blocks: the engine answers the timeout reply at once, as Redis does.
+command never blocks: the engine answers ``in_multi`` if set, else the timeout reply, at
+once, as Redis does.
 Handlers that need the deadline across re-runs keep it themselves (``c.block_deadline``
 is set by the shell while the client is parked).
 """
@@ -34,6 +35,8 @@ class Block:
     keys: tuple[bytes, ...]
     timeout_s: float  # 0 means wait forever
     on_timeout: bytes | Callable[[], bytes] | None = None
+    # The reply inside MULTI/EXEC (where nothing blocks) when it is not the timeout reply.
+    in_multi: bytes | None = None
 
 
 # Client flags, as CLIENT LIST prints them.

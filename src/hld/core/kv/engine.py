@@ -293,6 +293,9 @@ def null_array(proto: int) -> bytes:
 
 
 def _timeout_reply(block: Block, proto: int) -> bytes:
+    """What a command that would block answers inside EXEC."""
+    if block.in_multi is not None:
+        return block.in_multi
     if block.on_timeout is None:
         return null_array(proto)
     if isinstance(block.on_timeout, bytes):

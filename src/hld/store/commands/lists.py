@@ -313,10 +313,20 @@ def lpos(c: Any, argv: list[bytes]) -> bytes:
 
 
 def _move(c: Any, src: bytes, dst: bytes, from_left: bool, to_left: bool) -> bytes | None:
+    """LMOVE's core: None when the source is missing, whatever the destination holds.
+
+    The destination's type is checked only when there is an element to move, and before
+    it is popped: a WRONGTYPE destination leaves the source as it was (Redis' order).
+    """
     lst = lookup(c, src, LIST, read=False)
-    target = lookup(c, dst, LIST, read=False)
     if lst is None:
         return None
+    return _move_from(c, lst, src, dst, from_left=from_left, to_left=to_left)
+
+
+def _move_from(c: Any, lst: deque[bytes], src: bytes, dst: bytes, *, from_left: bool,
+               to_left: bool) -> bytes:
+    target = lookup(c, dst, LIST, read=False)
     value = lst.popleft() if from_left else lst.pop()
     c.db.grew(src, -memory.list_element(value))
     drop_if_empty(c, src, lst)
@@ -399,26 +409,47 @@ def brpop(c: Any, argv: list[bytes]) -> bytes | Block:
     return _bpop(c, argv, False)
 
 
+def _blocking_move(c: Any, src: bytes, dst: bytes, *, from_left: bool, to_left: bool,
+                   timeout: float) -> bytes | Block:
+    """BLMOVE/BRPOPLPUSH, first run or re-run after a wake-up, as redis-server 7.0.
+
+    A source of another type is WRONGTYPE at once, but a parked client whose source was
+    overwritten by another type keeps waiting. The destination is checked only when an
+    element is there to move (so a missing source blocks whatever the destination
+    holds); a parked client woken while its destination is not a list gets WRONGTYPE
+    and the element stays in the source. The timeout reply is the null array (Redis
+    answers a timed-out BLMOVE like a timed-out BLPOP); inside MULTI, where nothing
+    blocks, the null bulk string, as LMOVE would answer.
+    """
+    try:
+        lst = lookup(c, src, LIST, read=False)
+    except CommandError:
+        if not c.blocked:
+            raise
+        lst = None  # a re-run: the source became another type; wait on, as Redis
+    if lst is None:
+        return Block((src,), timeout, in_multi=_null(c))
+    return bulk(_move_from(c, lst, src, dst, from_left=from_left, to_left=to_left))
+
+
 # BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout
 @command("blmove", arity=6, flags="write denyoom blocking", keys=(1, 2, 1), group="list")
 def blmove(c: Any, argv: list[bytes]) -> bytes | Block:
     """LMOVE, waiting up to timeout for the source to have an element."""
     from_left, to_left = _side(argv[3]), _side(argv[4])
-    timeout = parse_timeout(argv[5])
-    value = _move(c, argv[1], argv[2], from_left, to_left)
-    if value is None:
-        return Block((argv[1],), timeout, on_timeout=_null(c))
-    c.propagate = [[b"LMOVE", argv[1], argv[2], argv[3], argv[4]]]
-    return bulk(value)
+    reply = _blocking_move(c, argv[1], argv[2], from_left=from_left, to_left=to_left,
+                           timeout=parse_timeout(argv[5]))
+    if type(reply) is bytes:
+        c.propagate = [[b"LMOVE", argv[1], argv[2], argv[3], argv[4]]]
+    return reply
 
 
 # BRPOPLPUSH source destination timeout
 @command("brpoplpush", arity=4, flags="write denyoom blocking", keys=(1, 2, 1), group="list")
 def brpoplpush(c: Any, argv: list[bytes]) -> bytes | Block:
     """RPOPLPUSH, waiting up to timeout."""
-    timeout = parse_timeout(argv[3])
-    value = _move(c, argv[1], argv[2], False, True)
-    if value is None:
-        return Block((argv[1],), timeout, on_timeout=_null(c))
-    c.propagate = [[b"RPOPLPUSH", argv[1], argv[2]]]
-    return bulk(value)
+    reply = _blocking_move(c, argv[1], argv[2], from_left=False, to_left=True,
+                           timeout=parse_timeout(argv[3]))
+    if type(reply) is bytes:
+        c.propagate = [[b"RPOPLPUSH", argv[1], argv[2]]]
+    return reply
