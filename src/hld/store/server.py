@@ -469,6 +469,7 @@ class Connection(asyncio.Protocol):
         db = engine.db
         db.now_ms = _time_ns() // 1_000_000
         engine.total_commands += 1
+        c.last_command = cmd  # CLIENT LIST's cmd= (the one store per request it costs)
         dirty = db.dirty
         reply = cmd.handler(c, argv)
         if db.dirty != dirty and db.listeners:
@@ -558,6 +559,7 @@ class Connection(asyncio.Protocol):
                 engine.total_commands -= 1  # execute counts it
                 reply = engine.execute(c, argv)
             else:
+                c.last_command = cmd
                 dirty = db.dirty
                 reply = cmd.handler(c, argv)
                 if db.dirty != dirty and db.listeners:

@@ -100,7 +100,11 @@ class Client:
         self.blocked = False
         self.block_deadline = 0.0
         self.close_after_reply = False
-        self.last_command = b""
+        # What CLIENT LIST shows as cmd=: the Command last run (stored by the shell and
+        # the engine where they already hold it: one attribute store per request), a
+        # "name|sub" string set by container commands, or None (no command yet, or an
+        # unknown one, as Redis prints NULL).
+        self.last_command: Any = None
         self.created_s = created_s
         # Pub/sub messages and other out-of-band bytes go here (the shell writes them).
         self.push: Callable[[bytes], None] = push if push is not None else _discard

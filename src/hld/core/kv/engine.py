@@ -127,6 +127,7 @@ class Engine:
             return b""
         if cmd is None:
             cmd = self._lookup(argv[0])
+        c.last_command = cmd
         if not c.plain or self.readonly:
             return self._execute_slow(c, cmd, argv[0].lower(), argv)
         if cmd is None:
@@ -182,6 +183,8 @@ class Engine:
             if not cmd.arity_ok(len(argv)):
                 c.multi_error = True
                 return wrong_arity(cmd.name)
+            if cmd.subcommands:
+                c.last_command = cmd.full_name(argv)
             c.multi.append((cmd, argv))
             return QUEUED
         if cmd is None:
@@ -215,6 +218,7 @@ class Engine:
             # Buffer what the commands propagate so the batch goes out inside MULTI/EXEC.
             db.listeners = [writes.append]
         parts = [b"*%d\r\n" % len(queued)]
+        last_command = c.last_command  # CLIENT LIST shows exec, not what it ran
         try:
             for cmd, argv in queued:
                 dirty = db.dirty
@@ -227,6 +231,7 @@ class Engine:
                 parts.append(reply)
         finally:
             db.listeners = listeners
+            c.last_command = last_command
         if writes:
             db.propagate([b"MULTI"])
             for argv in writes:

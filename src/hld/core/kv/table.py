@@ -67,6 +67,14 @@ class Command:
         self.is_denyoom = "denyoom" in self.flags
         self.is_blocking = "blocking" in self.flags
 
+    def full_name(self, argv: list[bytes]) -> str | None:
+        """Redis' name for this call (CLIENT LIST cmd=): "config|get" for a subcommand,
+        None for an unknown subcommand, the plain name otherwise."""
+        if not self.subcommands or len(argv) < 2:
+            return self.name
+        sub = argv[1].lower().decode(errors="replace")
+        return f"{self.name}|{sub}" if sub in self.subcommands else None
+
     def arity_ok(self, n_args: int) -> bool:
         return n_args == self.arity if self.arity >= 0 else n_args >= -self.arity
 

@@ -38,10 +38,24 @@ def command(name: str, *, arity: int, flags: str = "",
                 return exc.reply
 
         TABLE.command(name, arity=arity, flags=flags, keys=keys, group=group,
-                      summary=summary, since=since, subcommands=subcommands)(guarded)
+                      summary=summary, since=since,
+                      subcommands=subcommands)(_naming(name, guarded)
+                                               if subcommands else guarded)
         return handler
 
     return register
+
+
+def _naming(name: str, handler: Handler) -> Handler:
+    """A container command records "name|sub" as the client's last command (CLIENT LIST
+    cmd=client|list, as Redis 7.0), or None for an unknown subcommand (Redis: NULL)."""
+    key = name.lower().encode()
+
+    def named(c: Any, argv: list[bytes]) -> Any:
+        c.last_command = TABLE.by_name[key].full_name(argv)
+        return handler(c, argv)
+
+    return named
 
 
 def fast_command(name: str, *, arity: int, flags: str = "",

@@ -256,9 +256,17 @@ def _client_line(c: Any, now: float) -> bytes:
             f"{c.name.decode(errors='replace')} age={age} idle=0 flags={flags} db=0 "
             f"sub={len(c.channels)} psub={len(c.patterns)} ssub=0 "
             f"multi={-1 if c.multi is None else len(c.multi)} qbuf=0 qbuf-free=0 "
-            f"argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-            f"cmd={c.last_command.decode(errors='replace') or 'NULL'} user=default "
+            f"argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
+            f"cmd={_command_name(c.last_command)} user=default "
             f"redir=-1 resp={c.proto}\n").encode()
+
+
+def _command_name(last: Any) -> str:
+    """CLIENT LIST's cmd=: Redis' full name of the last command ("set", "client|list"),
+    NULL before any command or after an unknown one."""
+    if last is None:
+        return "NULL"
+    return last if isinstance(last, str) else str(last.name)
 
 
 def _clients(c: Any) -> list[Any]:
