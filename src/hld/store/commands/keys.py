@@ -312,8 +312,12 @@ def flushdb(c: Any, argv: list[bytes]) -> bytes:
 # FLUSHALL [ASYNC | SYNC]
 @command("flushall", arity=-1, flags="write", group="server")
 def flushall(c: Any, argv: list[bytes]) -> bytes:
-    """Remove all keys from all databases."""
-    return _flush(c, argv)
+    """Remove all keys from all databases; with save points, save the empty dataset."""
+    reply = _flush(c, argv)
+    persistence = getattr(c.server, "persistence", None)
+    if persistence is not None:
+        persistence.after_flushall()
+    return reply
 
 
 # RANDOMKEY

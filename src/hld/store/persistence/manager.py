@@ -303,8 +303,11 @@ class Persistence:
             aux.update(replication.snapshot_aux())
         return aux
 
-    def save(self) -> None:
-        """SAVE: write the snapshot now, in this process (blocks the server)."""
+    def save(self, *, counted: bool = True) -> None:
+        """SAVE: write the snapshot now, in this process (blocks the server).
+
+        ``counted``: whether INFO rdb_saves counts it (redis-server 7.0 does not count
+        the save FLUSHALL makes)."""
         temp = f"{self.rdb_path}.temp-{os.getpid()}"
         _write_file(temp, self.engine.db.items(), self._aux())
         os.replace(temp, self.rdb_path)
@@ -312,7 +315,37 @@ class Persistence:
         self.last_save_s = int(time.time())
         self.dirty_at_save = self.engine.db.dirty
         self.last_bgsave_ok = True
-        self.saves += 1
+        if counted:
+            self.saves += 1
+
+    def after_flushall(self) -> None:
+        """FLUSHALL, as redis-server 7.0: a running background save is abandoned (its
+        file would bring the flushed keys back), and with save points configured the
+        empty dataset is saved at once, in this process, so it is what a restart finds
+        and rdb_changes_since_last_save is 0. Without save points the last snapshot
+        stays as it was."""
+        self.kill_rdb_child()
+        if not self.config.save:
+            return
+        try:
+            self.save(counted=False)
+        except OSError:
+            # Redis answers FLUSHALL with OK all the same; the save points retry later.
+            log.exception("saving the snapshot after FLUSHALL failed")
+
+    def kill_rdb_child(self) -> None:
+        """Stop a running background save and forget it (not counted as a failure)."""
+        child = self.child
+        if child is None or child.kind != "rdb":
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child.pid, 0)  # SIGKILL: the child is gone at once
+        self.child = None
+        with contextlib.suppress(OSError):
+            os.unlink(child.temp_path)
+        log.warning("background save by pid %d killed", child.pid)
 
     def bgsave(self) -> bool:
         """BGSAVE: fork a child that writes the snapshot; False if a child is busy or the
