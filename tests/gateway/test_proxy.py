@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import os
 import shutil
 import socket
@@ -142,6 +143,57 @@ def test_keep_alive_serves_many_requests_on_one_client_and_one_upstream_connecti
         client: httpx.Client) -> None:
     conns = {client.get("/echo").json()["conn"] for _ in range(20)}
     assert len(conns) == 1
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One response framed by Content-Length: its head and its body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, body
+        body += chunk
+    assert len(body) == length, "one response at a time"
+    return head, body
+
+
+def test_the_same_request_sent_again_is_answered_again_with_its_own_ids(
+        gw: GatewayProcess) -> None:
+    # Reads repeating the last whole request byte for byte skip the parser.
+    request = b"GET /echo/again?x=1 HTTP/1.1\r\nHost: x\r\nX-Seen: yes\r\n\r\n"
+    ids = []
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+        for _ in range(4):
+            sock.sendall(request)
+            head, body = read_response(sock)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            echo = json.loads(body)
+            assert (echo["method"], echo["target"], echo["headers"]["x-seen"]) == (
+                "GET", "/echo/again?x=1", "yes")
+            request_id = echo["headers"]["x-request-id"]
+            assert f"x-request-id: {request_id}".encode() in head.lower()
+            ids.append(request_id)
+    assert len(set(ids)) == 4
+
+
+def test_a_repeated_read_inside_an_unfinished_request_is_parsed_as_part_of_it(
+        gw: GatewayProcess) -> None:
+    first = b"GET /echo/first HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
+        sock.sendall(first)
+        assert json.loads(read_response(sock)[1])["target"] == "/echo/first"
+        sock.sendall(b"GET /echo/second HTTP/1.1\r\nX-Pad: ")
+        time.sleep(0.1)  # two reads, most likely; one read must give the same answer
+        sock.sendall(first)  # the same bytes as the last whole request, but mid-head now
+        echo = json.loads(read_response(sock)[1])
+    assert echo["target"] == "/echo/second"
+    assert echo["headers"]["x-pad"] == "GET /echo/first HTTP/1.1"
 
 
 def test_pipelined_requests_are_answered_in_order(gw: GatewayProcess) -> None:

@@ -77,9 +77,12 @@ def test_whole_response_takes_one_complete_content_length_response() -> None:
 
     head = (b"HTTP/1.1 200 OK\r\nServer: up\r\nContent-Type: text/plain\r\n"
             b"Content-Length: 5\r\nConnection: keep-alive\r\n\r\n")
-    assert whole_response(head + b"hello") == (
+    whole = whole_response(head + b"hello")
+    assert whole is not None
+    known, body = whole
+    assert (known.status, known.headers, known.length, body) == (
         200, [(b"server", b"up"), (b"content-type", b"text/plain"),
-              (b"content-length", b"5"), (b"connection", b"keep-alive")], b"hello")
+              (b"content-length", b"5"), (b"connection", b"keep-alive")], 5, b"hello")
     assert whole_response(head + b"hel") is None  # the rest is in a later read
     assert whole_response(head + b"hello" + head) is None  # more than one response
 

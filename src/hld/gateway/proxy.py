@@ -36,7 +36,7 @@ from hld.gateway.http import (
     error_response,
     status_line,
 )
-from hld.gateway.upstream import UpstreamConnection, UpstreamPool
+from hld.gateway.upstream import KnownHead, UpstreamConnection, UpstreamPool
 
 if TYPE_CHECKING:
     from hld.gateway.policy import Identity
@@ -95,6 +95,18 @@ def _sort_response_headers(headers: list[tuple[bytes, bytes]]) -> _SortedHead:
     return b"".join(out), length, chunked, content_type.lower(), encoded
 
 
+def _learn_head(known: KnownHead) -> bytes:
+    """Fill in what ``on_whole_response`` needs of a known plain head: the head
+    ``write_head`` writes for it without the lines that change per request (X-Request-ID,
+    Connection: close) and the blank line; and whether a route's gzip could apply."""
+    block, _, _, content_type, encoded = _sort_response_headers(known.headers)
+    known.compressible = (not encoded and content_type.startswith(COMPRESSIBLE)
+                          and not content_type.startswith(b"text/event-stream")
+                          and known.length >= GZIP_BYTES_MIN)
+    known.forward = status_line(known.status) + block + b"content-length: %d\r\n" % known.length
+    return known.forward
+
+
 class _Refused(Exception):  # noqa: N818 - control flow out of llhttp callbacks
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.message)
@@ -133,6 +145,13 @@ class ClientConnection(asyncio.Protocol):
         # (Gateway.upstream_request reuses the block while the list repeats).
         self.forward_key: list[tuple[bytes, bytes]] | None = None
         self.forward_block = b""
+        # The last read when it held exactly one whole request without a body and
+        # nothing else (see data_received); how many messages the current read began.
+        self.repeat: bytes | None = None
+        self.begun = 0
+        # The route of the last head routed on this connection (routes never change).
+        self.routed_head: RequestHead | None = None
+        self.routed: RouteRuntime | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -153,6 +172,15 @@ class ClientConnection(asyncio.Protocol):
             self.tunnel.close()
 
     def data_received(self, data: bytes) -> None:
+        # A keep-alive client tends to send the very same request again (a poller, a
+        # health check, a load generator). When a read is byte for byte the last one,
+        # and that one was exactly one whole request without a body that llhttp
+        # accepted, starting from the same parser state (between messages), parsing it
+        # again must give the same head: it is served without the parser.
+        if data == self.repeat and self.exchange is None and not self.pending:
+            self.start(self.last_head, b"")  # type: ignore[arg-type] # set with repeat
+            return
+        self.repeat = None
         if self.tunnel is not None:
             if self.tunnel.transport is not None:
                 self.tunnel.transport.write(data)
@@ -163,6 +191,8 @@ class ClientConnection(asyncio.Protocol):
             if len(self.upgrade_pending) > limits.UPGRADE_EARLY_BYTES_MAX:
                 self.close()
             return
+        between = not self.receiving
+        self.begun = 0
         try:
             self.parser.feed_data(data)
         except _Refused as exc:
@@ -179,6 +209,12 @@ class ClientConnection(asyncio.Protocol):
                 self.refuse(Refusal(400, "malformed request"))
         except httptools.HttpParserError as exc:
             self.refuse(Refusal(400, f"malformed request: {_parser_message(exc)}"))
+        else:
+            head = self.last_head
+            if (between and self.begun == 1 and not self.receiving and head is not None
+                    and head.keep_alive and not head.content_length and not head.chunked
+                    and not head.upgrade and not self.closing):
+                self.repeat = data
 
     def pause_writing(self) -> None:
         self.writing_paused = True
@@ -193,6 +229,7 @@ class ClientConnection(asyncio.Protocol):
     # -- llhttp callbacks ----------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self.begun += 1
         self.receiving = True
         self.state = HEAD
         self.since = self.gateway.clock()
@@ -284,8 +321,8 @@ class ClientConnection(asyncio.Protocol):
         self.exchange = exchange
         exchange.start()
 
-    def finished(self, exchange: Exchange, keep_alive: bool) -> None:
-        """The exchange wrote its whole response; go on with the next request."""
+    def finished(self, exchange: Exchange, keep_alive: bool, now: float) -> None:
+        """The exchange wrote its whole response at ``now``; go on with the next request."""
         if self.exchange is not exchange:
             return
         self.exchange = None
@@ -309,7 +346,7 @@ class ClientConnection(asyncio.Protocol):
             self.state = HEAD if self.head is None else BODY  # its clock keeps running
             return
         self.state = IDLE
-        self.since = self.gateway.clock()
+        self.since = now
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closing:
@@ -415,7 +452,13 @@ class Exchange:
         gateway = self.gateway
         head = self.head
         self.request_id, self.traceparent = gateway.ids_for(head)
-        route = gateway.match(head.host, self.path)
+        client = self.client
+        if head is client.routed_head:  # the same head again: the same route
+            route = client.routed
+        else:
+            route = gateway.match(head.host, self.path)
+            client.routed_head = head
+            client.routed = route
         if route is None:
             self.respond_error(404, "no route matches this host and path")
             return
@@ -475,15 +518,16 @@ class Exchange:
             self.gateway.metrics.cache(route.name, hit=False)
         upstream = route.upstream
         upstream.budget.record_request(now)
-        self.acquire_slot(upstream, now)
-
-    # -- bulkhead --------------------------------------------------------------------
-
-    def acquire_slot(self, upstream: UpstreamPool, now: float) -> None:
         if upstream.bulkhead.try_acquire():
             self.slot = True
             self.attempt(now)
-            return
+        else:
+            self.wait_for_slot(upstream)
+
+    # -- bulkhead --------------------------------------------------------------------
+
+    def wait_for_slot(self, upstream: UpstreamPool) -> None:
+        """Every slot of the upstream's bulkhead is taken: queue, or answer 503."""
         ticket = upstream.bulkhead.enqueue()
         if ticket is None:
             self.gateway.metrics.rejected(upstream.name, "bulkhead")
@@ -575,10 +619,15 @@ class Exchange:
         self.gateway.watch_deadline(self)
         server = upstream.servers[backend.name]
         conn = server.acquire()
-        if conn is not None:
-            self.send(conn, now)
-        else:
+        if conn is None:
             self.gateway.spawn(self._connect(server))
+            return
+        # send() inlined: most attempts find an idle connection.
+        self.upstream = conn
+        self.upstream_reusable = True
+        conn.send(self, self.gateway.upstream_request(self, now), self.method == b"HEAD")
+        if self.body:
+            self.body_sent = True
 
     async def _connect(self, server: Any) -> None:
         try:
@@ -626,7 +675,7 @@ class Exchange:
             return
         self.respond_error(504, "upstream did not answer before the deadline")
 
-    def finish_attempt(self, ok: bool) -> None:
+    def finish_attempt(self, ok: bool, now: float | None = None) -> None:
         """Tell the balancer, health tracker and breaker how the attempt went."""
         backend = self.backend
         if backend is None:
@@ -635,9 +684,10 @@ class Exchange:
         route = self.route
         assert route is not None
         upstream = route.upstream
-        now = self.gateway.clock()
+        if now is None:
+            now = self.gateway.clock()
         latency_s = max(0.0, now - self.upstream_started_at)
-        upstream.balancer.on_finish(backend, latency_s, ok=ok, now=now)
+        upstream.balancer.on_finish(backend, latency_s, ok, now)
         breaker = upstream.breaker
         if breaker is not None:
             before = breaker.state
@@ -698,7 +748,7 @@ class Exchange:
         conn.server.discard(conn)
         self.done = True
         self.release_slot()
-        self.gateway.access_log(self, 101)
+        self.gateway.access_log(self, 101, "", self.gateway.clock())
         self.client.exchange = None
         # From now on the upstream's bytes go straight to the client and back.
         conn.tunnel = self.client
@@ -728,6 +778,38 @@ class Exchange:
         self.upstream_reusable = keep_alive
         self.response_started = True
         self.write_head(status, headers)
+
+    def on_whole_response(self, conn: UpstreamConnection, known: KnownHead,
+                          body: bytes) -> None:
+        """One whole response with a known plain head (``upstream.whole_response``),
+        already detached from ``conn``: the common case in one step; anything that
+        needs more (a retry, gzip, the response cache) takes the general path."""
+        route = self.route
+        assert route is not None
+        status = known.status
+        forward = known.forward
+        if forward is None:
+            forward = _learn_head(known)
+        if (status >= 500 or route.cache is not None or self.done
+                or (route.gzip and known.compressible)):
+            self.on_response_head(status, known.headers, True)
+            if body:
+                self.on_response_body(body)
+            conn.finished(self.upstream_reusable)
+            self.on_response_done()
+            return
+        self.upstream = None
+        self.status = status
+        self.response_started = True
+        conn.finished(True)
+        self.response_bytes = len(body)
+        self.client.write(b"%bx-request-id: %b\r\n%b\r\n%b" % (
+            forward, self.request_id.encode(),
+            b"" if self.keep_alive and not self.client.closing else b"connection: close\r\n",
+            body))
+        now = self.gateway.clock()
+        self.finish_attempt(True, now)
+        self.finish(now=now)
 
     def write_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         route = self.route
@@ -898,9 +980,11 @@ class Exchange:
         self.response_bytes = len(body)
         self.finish()
 
-    def finish(self, reason: str = "") -> None:
+    def finish(self, reason: str = "", now: float | None = None) -> None:
         if self.done:
             return
+        if now is None:
+            now = self.gateway.clock()
         self.done = True
         # cancel_timer and release_slot inlined: every request passes here.
         self.gateway.deadlines.discard(self)
@@ -912,8 +996,8 @@ class Exchange:
             self.slot = False
             assert self.route is not None
             self.route.upstream.release_slot()
-        self.gateway.access_log(self, self.status, reason)
-        self.client.finished(self, self.keep_alive)
+        self.gateway.access_log(self, self.status, reason, now)
+        self.client.finished(self, self.keep_alive, now)
 
 
 def _header_block(headers: list[tuple[bytes, bytes]], keep_hop: bool = False) -> bytes:

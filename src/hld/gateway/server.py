@@ -314,20 +314,20 @@ class Gateway:
             client.forward_key = headers
             client.forward_block = block
         # Whole milliseconds left, rounded down (int() floors a non-negative float).
-        deadline_ms = min(int(max(0.0, exchange.deadline_at - now) * 1000.0), _DEADLINE_MS_MAX)
-        lines = [head.method + b" " + target + b" HTTP/1.1\r\n", block,
-                 f"x-request-id: {exchange.request_id}\r\n"
-                 f"traceparent: {exchange.traceparent}\r\n"
-                 f"{DEADLINE_HEADER}: {deadline_ms}\r\n".encode()]
-        if exchange.identity is not None:
-            lines.append(exchange.identity.header_block)
+        deadline_ms = int((exchange.deadline_at - now) * 1000.0)
+        if not 0 <= deadline_ms <= _DEADLINE_MS_MAX:
+            deadline_ms = 0 if deadline_ms < 0 else _DEADLINE_MS_MAX
+        identity = exchange.identity
         body = exchange.body
-        if body or head.method in (b"POST", b"PUT", b"PATCH"):
-            lines.append(b"content-length: %d\r\n" % len(body))
-        lines.append(b"\r\n")
-        if body:
-            lines.append(body)
-        return b"".join(lines)
+        method = head.method
+        return b"".join((
+            method, b" ", target, b" HTTP/1.1\r\n", block,
+            f"x-request-id: {exchange.request_id}\r\ntraceparent: {exchange.traceparent}\r\n"
+            f"{DEADLINE_HEADER}: {deadline_ms}\r\n".encode(),
+            identity.header_block if identity is not None else b"",
+            b"content-length: %d\r\n" % len(body)
+            if body or method in (b"POST", b"PUT", b"PATCH") else b"",
+            b"\r\n", body))
 
     def _forwarded_block(self, head: RequestHead, client: ClientConnection) -> bytes:
         """The client's headers that go upstream, then X-Forwarded-For and -Proto."""
@@ -386,9 +386,10 @@ class Gateway:
             line += f',"reason":{quote(reason)}'
         return line + "}\n"
 
-    def access_log(self, exchange: Exchange, status: int, reason: str = "") -> None:
+    def access_log(self, exchange: Exchange, status: int, reason: str, now: float) -> None:
+        """Count the exchange that ended at ``now``; log it when access logs are on."""
         route = exchange.route
-        duration_s = self.clock() - exchange.started_at
+        duration_s = now - exchange.started_at
         self.metrics.request(route.name if route else "-", status, duration_s)
         if not self.config.access_log:
             return

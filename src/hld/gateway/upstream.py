@@ -58,11 +58,28 @@ from hld.gateway.config import Upstream
 if TYPE_CHECKING:
     from hld.gateway.proxy import ClientConnection, Exchange
 
-# A response head llhttp parsed, by its exact bytes: status, lower-cased headers, and
-# the Content-Length; None when such a head must go through the parser every time.
-WholeHead = tuple[int, list[tuple[bytes, bytes]], int] | None
 WHOLE_HEADS_MAX = 256  # distinct heads remembered (cleared when full)
-_WHOLE_HEADS: dict[bytes, WholeHead] = {}
+
+
+class KnownHead:
+    """A plain keep-alive response head llhttp parsed (see ``whole_response``): its
+    status, lower-cased headers and Content-Length."""
+
+    __slots__ = ("compressible", "forward", "headers", "length", "status")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], length: int) -> None:
+        self.status = status
+        self.headers = headers
+        self.length = length
+        # What the proxy writes to its client for this head, up to the per-request
+        # lines, and whether its gzip would apply: pure functions of the head, so worked
+        # out once, by the proxy, on first use.
+        self.forward: bytes | None = None
+        self.compressible = False
+
+
+# By the head's exact bytes; None for a head that must go through the parser every time.
+_WHOLE_HEADS: dict[bytes, KnownHead | None] = {}
 
 
 class _HeadReader:
@@ -79,7 +96,7 @@ class _HeadReader:
         self.complete = True
 
 
-def _read_head(head: bytes) -> WholeHead:
+def _read_head(head: bytes) -> KnownHead | None:
     """Parse a response head with llhttp; None unless it is a plain keep-alive response
     framed by one valid Content-Length (what ``whole_response`` may shortcut)."""
     if len(head) > limits.UPSTREAM_HEADER_BYTES_MAX:
@@ -98,12 +115,12 @@ def _read_head(head: bytes) -> WholeHead:
     if len(lengths) != 1 or not lengths[0].isdigit() or any(
             n in (b"transfer-encoding", b"upgrade") for n, _ in reader.headers):
         return None
-    return status, reader.headers, int(lengths[0])
+    return KnownHead(status, reader.headers, int(lengths[0]))
 
 
-def whole_response(data: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-    """Status, headers and body when ``data`` is exactly one complete response whose
-    head is a known plain one (see the module docstring); else None."""
+def whole_response(data: bytes) -> tuple[KnownHead, bytes] | None:
+    """The head and the body when ``data`` is exactly one complete response whose head
+    is a known plain one (see the module docstring); else None."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         return None
@@ -115,9 +132,9 @@ def whole_response(data: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes] 
         if len(_WHOLE_HEADS) >= WHOLE_HEADS_MAX:
             _WHOLE_HEADS.clear()
         _WHOLE_HEADS[head] = known
-    if known is None or len(data) - end - 4 != known[2]:
+    if known is None or len(data) - end - 4 != known.length:
         return None
-    return known[0], known[1], data[end + 4:]
+    return known, data[end + 4:]
 
 # Config names → hld.core.resilience backoff names.
 _BACKOFF_NAMES = {"none": "none", "exponential": "exponential", "full": "full_jitter",
@@ -213,19 +230,14 @@ class UpstreamConnection(asyncio.Protocol):
     def pause_writing(self) -> None:  # upstream cannot take the request body fast enough
         pass
 
-    def _whole(self, exchange: Exchange, status: int, headers: list[tuple[bytes, bytes]],
-               body: bytes) -> None:
+    def _whole(self, exchange: Exchange, known: KnownHead, body: bytes) -> None:
         """What the parser callbacks do for one whole response, in one step."""
-        self.head_done = True
-        self.upgraded = False
-        exchange.on_response_head(status, headers, True)
-        if body:
-            exchange.on_response_body(body)
         self.exchange = None
-        self.head_done = False
-        keep = not self.closed and exchange.upstream_reusable
-        exchange.on_response_done()
-        if keep:
+        exchange.on_whole_response(self, known, body)
+
+    def finished(self, reusable: bool) -> None:
+        """The exchange is done with this connection: back to the idle pool, or closed."""
+        if reusable and not self.closed:
             self.server.release(self)
         else:
             self.close()
