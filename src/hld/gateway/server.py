@@ -52,6 +52,8 @@ _OWN_HEADERS = frozenset({
 })
 _NOT_FORWARDED = HOP_BY_HOP | _OWN_HEADERS | {b"content-length"}
 _DEADLINE_MS_MAX = 10 ** DEADLINE_HEADER_DIGITS_MAX - 1
+# Methods whose requests always carry a Content-Length upstream, even an empty one.
+_BODY_METHODS = frozenset({b"POST", b"PUT", b"PATCH"})
 EVENTS_MAX = 1000  # the event log the dashboard reads is a bounded ring
 ACCESS_LOG_BUFFER_BYTES = 64 * 1024
 # Access records wait as tuples and become JSON lines at flush time (once a second, or
@@ -291,6 +293,35 @@ class Gateway:
     def upstream_request(self, exchange: Exchange, now: float) -> bytes:
         """The request head (and body) sent upstream."""
         head = exchange.head
+        client = exchange.client
+        # The request line and the forwarded header lines depend only on the head, its
+        # route (itself a function of the head) and the connection (its peer and TLS):
+        # they are kept on the connection for the head it saw last, which a keep-alive
+        # client sending the same request again hands back as the very same object.
+        if head is client.forward_head:
+            start = client.forward_start
+        else:
+            start = self._request_start(exchange)
+            client.forward_head = head
+            client.forward_start = start
+        # Whole milliseconds left, rounded down (int() floors a non-negative float).
+        deadline_ms = int((exchange.deadline_at - now) * 1000.0)
+        if not 0 <= deadline_ms <= _DEADLINE_MS_MAX:
+            deadline_ms = 0 if deadline_ms < 0 else _DEADLINE_MS_MAX
+        own = (f"x-request-id: {exchange.request_id}\r\ntraceparent: {exchange.traceparent}"
+               f"\r\n{DEADLINE_HEADER}: {deadline_ms}\r\n").encode()
+        identity = exchange.identity
+        body = exchange.body
+        if identity is None and not body and head.method not in _BODY_METHODS:
+            return start + own + b"\r\n"
+        return b"".join((
+            start, own, identity.header_block if identity is not None else b"",
+            b"content-length: %d\r\n" % len(body), b"\r\n", body))
+
+    def _request_start(self, exchange: Exchange) -> bytes:
+        """The request line (the target rewritten for the route) and the forwarded
+        header lines of an exchange's head."""
+        head = exchange.head
         route = exchange.route
         assert route is not None
         target = head.target
@@ -303,31 +334,16 @@ class Gateway:
                 target = b"/" + target
         client = exchange.client
         headers = head.headers
-        # The forwarded header lines depend only on the request's header list and the
-        # connection (its peer and TLS), and a keep-alive client tends to repeat its
-        # headers: the last block is kept on the connection and reused when the list is
-        # equal (one C-level comparison instead of a loop over the headers).
+        # A client browsing tends to repeat its header list under new targets: the
+        # last block is kept on the connection and reused while the list is equal (one
+        # C-level comparison instead of a loop over the headers).
         if headers == client.forward_key:
             block = client.forward_block
         else:
             block = self._forwarded_block(head, client)
             client.forward_key = headers
             client.forward_block = block
-        # Whole milliseconds left, rounded down (int() floors a non-negative float).
-        deadline_ms = int((exchange.deadline_at - now) * 1000.0)
-        if not 0 <= deadline_ms <= _DEADLINE_MS_MAX:
-            deadline_ms = 0 if deadline_ms < 0 else _DEADLINE_MS_MAX
-        identity = exchange.identity
-        body = exchange.body
-        method = head.method
-        return b"".join((
-            method, b" ", target, b" HTTP/1.1\r\n", block,
-            f"x-request-id: {exchange.request_id}\r\ntraceparent: {exchange.traceparent}\r\n"
-            f"{DEADLINE_HEADER}: {deadline_ms}\r\n".encode(),
-            identity.header_block if identity is not None else b"",
-            b"content-length: %d\r\n" % len(body)
-            if body or method in (b"POST", b"PUT", b"PATCH") else b"",
-            b"\r\n", body))
+        return head.method + b" " + target + b" HTTP/1.1\r\n" + block
 
     def _forwarded_block(self, head: RequestHead, client: ClientConnection) -> bytes:
         """The client's headers that go upstream, then X-Forwarded-For and -Proto."""
@@ -386,13 +402,10 @@ class Gateway:
             line += f',"reason":{quote(reason)}'
         return line + "}\n"
 
-    def access_log(self, exchange: Exchange, status: int, reason: str, now: float) -> None:
-        """Count the exchange that ended at ``now``; log it when access logs are on."""
+    def access_log(self, exchange: Exchange, status: int, reason: str,
+                   duration_s: float) -> None:
+        """Log an exchange that ended (when access logs are on: the caller checks)."""
         route = exchange.route
-        duration_s = now - exchange.started_at
-        self.metrics.request(route.name if route else "-", status, duration_s)
-        if not self.config.access_log:
-            return
         identity = exchange.identity
         buffer = self.log_buffer
         buffer.append((self.wall(), exchange.request_id, exchange.traceparent,
