@@ -120,3 +120,32 @@ def test_pooled_connections_idle_too_long_are_closed_not_reused() -> None:
     now[0] += 4.5
     assert server.acquire() is None  # both too old now: closed, not handed out
     assert (old.closed, recent.closed, server.idle) == (True, True, [])
+
+
+def test_access_lines_are_json_with_every_outside_string_escaped() -> None:
+    import io
+    import json
+
+    from hld.gateway.config import simple
+    from hld.gateway.server import Gateway
+
+    stream = io.StringIO()
+    gateway = Gateway(simple("127.0.0.1:0", ["http://127.0.0.1:9"]), log=stream, worker=3)
+    path = '/a"b\\c/\u00e9\x01?q=\u2603'.encode()
+    gateway.log_buffer.append((1764300000.000042, "0123456789abcdef", "00-" + "1" * 32 + "-"
+                               + "2" * 16 + "-01", "::1", b"GET", path, 'r"oute', 200, 17,
+                               0.0012345, 1, "sub\n\"ject", "why \\ not"))
+    gateway.log_buffer.append((5.5, "id", "tp", "127.0.0.1", b"POST", b"/", None, 502, 0,
+                               2.0, 3, None, ""))
+    gateway.flush_log()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first == {
+        "ts": 1764300000.000042, "level": "info", "event": "request",
+        "component": "gateway", "worker": 3, "request_id": "0123456789abcdef",
+        "traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01", "client": "::1",
+        "method": "GET", "path": path.decode("latin-1"), "route": 'r"oute', "status": 200,
+        "bytes": 17, "duration_ms": 1.234, "attempts": 1, "subject": "sub\n\"ject",
+        "reason": "why \\ not"}
+    assert (second["ts"], second["route"], second["duration_ms"], second["attempts"]) == (
+        5.5, None, 2000.0, 3)
+    assert not {"subject", "reason"} & second.keys()

@@ -490,7 +490,7 @@ class Exchange:
         if route.policy is not None:
             outcome = route.policy.admit(self, now)
             if outcome is None:
-                self.proceed()
+                self.proceed(now)
             elif isinstance(outcome, Refusal):
                 self.respond_refusal(outcome)
             else:  # a coroutine: the policy must ask the store first
