@@ -21,6 +21,7 @@ from hld.core.kv.engine import Engine
 from hld.store.config import StoreConfig
 from hld.store.persistence.manager import Persistence, _Child
 from tests.store.test_save_points import _server
+from tests.store.test_shutdown import _stop
 
 pytestmark = pytest.mark.blackbox
 
@@ -54,7 +55,7 @@ def test_flushall_with_save_points_saves_the_empty_dataset_at_once(
         assert client.flushall() is True
         assert _changes(client) == 0
         assert int(client.info("persistence")["rdb_saves"]) == saves  # not counted
-        client.shutdown(nosave=True)
+        _stop(client, "SHUTDOWN NOSAVE")
     assert _restarted_keys(kind, tmp_path, NEVER_REACHED) == []
 
 
@@ -67,7 +68,7 @@ def test_flushall_of_an_empty_dataset_with_save_points_saves_it_too(
         client.delete("a")
         assert client.flushall() is True
         assert _changes(client) == 0
-        client.shutdown(nosave=True)
+        _stop(client, "SHUTDOWN NOSAVE")
     assert _restarted_keys(kind, tmp_path, NEVER_REACHED) == []
 
 
@@ -78,7 +79,7 @@ def test_flushall_without_save_points_leaves_the_last_snapshot(
         _saved_then_filled(client)
         assert client.flushall() is True
         assert _changes(client) == 1 + 3  # one unsaved write, three keys removed
-        client.shutdown(nosave=True)
+        _stop(client, "SHUTDOWN NOSAVE")
     assert _restarted_keys(kind, tmp_path, "") == [b"a", b"b"]
 
 
@@ -88,7 +89,7 @@ def test_flushdb_never_saves(kind: str, tmp_path: Path) -> None:
         _saved_then_filled(client)
         assert client.flushdb() is True
         assert _changes(client) == 1 + 3
-        client.shutdown(nosave=True)
+        _stop(client, "SHUTDOWN NOSAVE")
     assert _restarted_keys(kind, tmp_path, NEVER_REACHED) == [b"a", b"b"]
 
 

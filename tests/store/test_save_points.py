@@ -68,10 +68,12 @@ def test_info_persistence_reports_the_save_fields(r: redis.Redis) -> None:
 # -- save points reached on dedicated servers -------------------------------------------
 
 @contextlib.contextmanager
-def _server(kind: str, data_dir: Path, *save: str) -> Iterator[redis.Redis]:
-    """A fresh hld-store or redis-server in ``data_dir`` started with ``--save ...``."""
+def _server(kind: str, data_dir: Path, *save: str,
+            extra: tuple[str, ...] = ()) -> Iterator[redis.Redis]:
+    """A fresh hld-store or redis-server in ``data_dir`` started with ``--save ...`` (and
+    ``extra`` flags both understand, such as ``--appendonly yes``)."""
     if kind == "hld":
-        with running(data_dir, "--save", *save) as server:
+        with running(data_dir, "--save", *save, *extra) as server:
             client = server.client(socket_timeout=10)
             try:
                 yield client
@@ -82,7 +84,7 @@ def _server(kind: str, data_dir: Path, *save: str) -> Iterator[redis.Redis]:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir",
-                             str(data_dir), "--save", *save],
+                             str(data_dir), "--save", *save, *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(port=port, socket_timeout=10)
     try:

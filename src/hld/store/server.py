@@ -22,7 +22,8 @@ events (replication acknowledgements for WAIT).
 
 Hooks for the durability side: ``startup_hooks`` (called with the server before
 listening: load the snapshot/AOF, start the AOF writer, connect to a primary),
-``shutdown_hooks`` (called on SHUTDOWN or exit: fsync, final save), and the engine's
+``shutdown_hooks`` (called on SHUTDOWN or exit: fsync, final save as ``shutdown_save``
+says), and the engine's
 write listeners. ``cron_hooks`` run ``hz`` times per second with the server.
 
 Group commit: while writes are propagated (an AOF or replicas listen), replies do not
@@ -71,7 +72,8 @@ class StoreServer:
     def __init__(self, config: StoreConfig, *, rng: random.Random | None = None) -> None:
         commands.load_all()
         self.config = config
-        self.shutdown_nosave = False
+        # SHUTDOWN SAVE (True) / NOSAVE (False); None: save if save points are set.
+        self.shutdown_save: bool | None = None
         self.engine = Engine(
             rng=rng or random.Random(), requirepass=_pass(config.requirepass),
             maxmemory_bytes=config.maxmemory, maxmemory_policy=config.maxmemory_policy,

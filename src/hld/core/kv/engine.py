@@ -47,6 +47,7 @@ ERR_NOAUTH: Final = error("NOAUTH Authentication required.")
 ERR_READONLY: Final = error("READONLY You can't write against a read only replica.")
 ERR_EXECABORT: Final = error(
     "EXECABORT Transaction discarded because of previous errors.")
+ERR_NO_MULTI: Final = error("ERR Command not allowed inside a transaction")
 
 
 def unknown_command(argv: list[bytes]) -> bytes:
@@ -183,6 +184,9 @@ class Engine:
             if not cmd.arity_ok(len(argv)):
                 c.multi_error = True
                 return wrong_arity(cmd.name)
+            if "no_multi" in cmd.flags:  # SAVE, SHUTDOWN, PSYNC: refused, as Redis
+                c.multi_error = True
+                return ERR_NO_MULTI
             if cmd.subcommands:
                 c.last_command = cmd.full_name(argv)
             c.multi.append((cmd, argv))

@@ -35,7 +35,7 @@ def save(c: Any, argv: list[bytes]) -> bytes:
 
 
 # BGSAVE [SCHEDULE]
-@command("bgsave", arity=-1, flags="admin noscript no_multi", group="server",
+@command("bgsave", arity=-1, flags="admin noscript", group="server",
          summary="Asynchronously saves the database(s) to disk.")
 def bgsave(c: Any, argv: list[bytes]) -> bytes:
     persistence = _persistence(c)
@@ -49,7 +49,7 @@ def bgsave(c: Any, argv: list[bytes]) -> bytes:
 
 
 # BGREWRITEAOF
-@command("bgrewriteaof", arity=1, flags="admin noscript no_multi", group="server",
+@command("bgrewriteaof", arity=1, flags="admin noscript", group="server",
          summary="Asynchronously rewrites the append-only file to disk.")
 def bgrewriteaof(c: Any, argv: list[bytes]) -> bytes:
     persistence = _persistence(c)

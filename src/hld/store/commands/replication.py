@@ -26,7 +26,7 @@ def _replication(c: Any) -> Any:
 
 
 # REPLICAOF host port | REPLICAOF NO ONE
-@command("replicaof", arity=3, flags="admin noscript stale no_multi", group="server",
+@command("replicaof", arity=3, flags="admin noscript stale", group="server",
          summary="Configures a server as replica of another, or promotes it to a master.",
          since="5.0.0")
 def replicaof(c: Any, argv: list[bytes]) -> bytes:
@@ -48,7 +48,7 @@ def replicaof(c: Any, argv: list[bytes]) -> bytes:
 
 
 # SLAVEOF host port | SLAVEOF NO ONE
-@command("slaveof", arity=3, flags="admin noscript stale no_multi", group="server",
+@command("slaveof", arity=3, flags="admin noscript stale", group="server",
          summary="Sets a Redis server as a replica of another, or promotes it to being a "
                  "master.")
 def slaveof(c: Any, argv: list[bytes]) -> bytes:

@@ -174,17 +174,36 @@ def time_(c: Any, argv: list[bytes]) -> bytes:
     return bulks([b"%d" % (now_us // 1_000_000), b"%d" % (now_us % 1_000_000)])
 
 
+SHUTDOWN_OPTIONS = frozenset({b"NOSAVE", b"SAVE", b"NOW", b"FORCE", b"ABORT"})
+ERR_SHUTDOWN = error("ERR Errors trying to SHUTDOWN. Check logs.")
+
+
 # SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]
-@command("shutdown", arity=-1, flags="admin noscript loading stale", group="server")
+@command("shutdown", arity=-1, flags="admin noscript loading stale no_multi", group="server")
 def shutdown(c: Any, argv: list[bytes]) -> bytes:
-    """Stop the server (the durability side's shutdown hooks flush and save)."""
-    for raw in argv[1:]:
-        if raw.upper() not in (b"NOSAVE", b"SAVE", b"NOW", b"FORCE"):
-            raise CommandError(SYNTAX)
-    if c.server is None:
-        return error("ERR Errors trying to SHUTDOWN. Check logs.")
-    c.server.shutdown_nosave = any(a.upper() == b"NOSAVE" for a in argv[1:])
-    c.server.request_shutdown()
+    """Stop the server, as redis-server 7.0: the final snapshot is saved when save points
+    are configured (always with SAVE, never with NOSAVE), the AOF is flushed and fsynced.
+
+    A failed final save keeps the server running and answers an error, unless FORCE.
+    hld-store never waits for replicas to catch up, so NOW changes nothing and no
+    shutdown is ever in progress for ABORT to cancel.
+    """
+    options = {raw.upper() for raw in argv[1:]}
+    if not options <= SHUTDOWN_OPTIONS or {b"SAVE", b"NOSAVE"} <= options \
+            or (b"ABORT" in options and len(argv) > 2):
+        raise CommandError(SYNTAX)
+    if b"ABORT" in options:
+        return error("ERR No shutdown in progress.")
+    server = c.server
+    if server is None:
+        return ERR_SHUTDOWN
+    save = True if b"SAVE" in options else False if b"NOSAVE" in options else None
+    persistence = getattr(server, "persistence", None)
+    if persistence is not None and not persistence.prepare_shutdown(
+            save=save, force=b"FORCE" in options):
+        return ERR_SHUTDOWN
+    server.shutdown_save = save
+    server.request_shutdown()
     c.close_after_reply = True
     return b""
 

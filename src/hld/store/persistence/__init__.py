@@ -22,7 +22,7 @@ def install(server: Any) -> Persistence:
     server.persistence = persistence
     server.startup_hooks.append(lambda _s: persistence.startup())
     server.shutdown_hooks.append(
-        lambda s: persistence.shutdown(save=not getattr(s, "shutdown_nosave", False)))
+        lambda s: persistence.shutdown(save=getattr(s, "shutdown_save", None)))
     server.cron_hooks.append(lambda _s: persistence.cron())
     hooks = getattr(server, "before_reply_hooks", None)
     if hooks is not None:

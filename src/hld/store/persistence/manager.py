@@ -105,6 +105,7 @@ class Persistence:
         self.aof_base_size = 0
         self.rewrite_scheduled = False
         self.loading = False
+        self.final_save_dirty: int | None = None  # what SHUTDOWN's own save holds
         self._incomplete_path: str | None = None  # see enable_aof(running=True)
         # Set when the shell has no before-reply hook: flush inside the write listener.
         self.flush_per_write = False
@@ -309,8 +310,13 @@ class Persistence:
         ``counted``: whether INFO rdb_saves counts it (redis-server 7.0 does not count
         the save FLUSHALL makes)."""
         temp = f"{self.rdb_path}.temp-{os.getpid()}"
-        _write_file(temp, self.engine.db.items(), self._aux())
-        os.replace(temp, self.rdb_path)
+        try:
+            _write_file(temp, self.engine.db.items(), self._aux())
+            os.replace(temp, self.rdb_path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
         aof_mod.fsync_dir(os.path.dirname(os.path.abspath(self.rdb_path)))
         self.last_save_s = int(time.time())
         self.dirty_at_save = self.engine.db.dirty
@@ -470,7 +476,44 @@ class Persistence:
             self.poll_child()
             time.sleep(0.01)
 
-    def shutdown(self, *, save: bool) -> None:
+    def _final_save_wanted(self, save: bool | None) -> bool:
+        """SHUTDOWN SAVE (True), NOSAVE (False), or plain (None): save points decide."""
+        return bool(self.config.save) if save is None else save
+
+    def prepare_shutdown(self, *, save: bool | None, force: bool) -> bool:
+        """SHUTDOWN, before the reply: the AOF made durable and the final snapshot saved
+        now, so a failure can still be answered; False (keep running) when the save
+        failed and ``force`` is not given. ``shutdown`` saves again only if writes
+        arrived in between."""
+        self.kill_rdb_child()  # it could rename an older dataset over the final save
+        self.flush()
+        if self.aof is not None:
+            with self._lock:
+                try:
+                    self.aof.fsync()
+                except OSError:
+                    log.exception("fsync of the AOF %s at shutdown failed", self.aof.path)
+        if not self._final_save_wanted(save):
+            return True
+        log.warning("saving the final snapshot before exiting")
+        try:
+            self.save()
+            self.final_save_dirty = self.engine.db.dirty
+        except OSError:
+            if not force:
+                log.exception("saving the final snapshot failed: not exiting "
+                              "(SHUTDOWN FORCE exits anyway)")
+                return False
+            log.exception("saving the final snapshot failed: exiting anyway (FORCE)")
+        return True
+
+    def shutdown(self, *, save: bool | None) -> None:
+        """The last step of any exit (SHUTDOWN, SIGTERM): a background save killed, an
+        AOF rewrite waited for (Redis kills it; waiting keeps a first AOF, made while
+        running, from being lost), the AOF flushed, fsynced and closed, and the final
+        snapshot saved when ``save`` (or, if None, the save points) asks for it and
+        SHUTDOWN's own save does not already hold the dataset."""
+        self.kill_rdb_child()
         self.wait_child(30.0)
         self._fsync_stop.set()
         if self.aof is not None:
@@ -479,7 +522,7 @@ class Persistence:
             self.engine.remove_write_listener(self._feed)
             self.engine.remove_write_listener(self.aof.feed)
             self.aof = None
-        elif save:
+        if self._final_save_wanted(save) and self.engine.db.dirty != self.final_save_dirty:
             try:
                 self.save()
             except OSError:
