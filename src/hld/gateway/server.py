@@ -58,8 +58,10 @@ EVENTS_MAX = 1000  # the event log the dashboard reads is a bounded ring
 ACCESS_LOG_BUFFER_BYTES = 64 * 1024
 # Access records wait as tuples and become JSON lines at flush time (once a second, or
 # when this many are pending): formatting is most of a log line's cost, and batching
-# it keeps it out of the request path.
-ACCESS_LOG_PENDING_MAX = 512
+# it keeps it out of the request path. A small batch, because the requests that arrive
+# while one is formatted wait for it (512 made the p99 of `hld bench gateway`'s
+# policies run 1.4x that of 64: 10.8 ms against 7.8).
+ACCESS_LOG_PENDING_MAX = 64
 
 
 class RouteRuntime:
