@@ -79,6 +79,8 @@ def test_flushall_without_save_points_leaves_the_last_snapshot(
         _saved_then_filled(client)
         assert client.flushall() is True
         assert _changes(client) == 1 + 3  # one unsaved write, three keys removed
+        assert client.flushall() is True
+        assert _changes(client) == 1 + 3  # nothing removed: no change counted
         _stop(client, "SHUTDOWN NOSAVE")
     assert _restarted_keys(kind, tmp_path, "") == [b"a", b"b"]
 

@@ -325,7 +325,7 @@ class Keyspace:
         self._heap = []
         self._sizes = {}
         self.used = 0
-        self.dirty += max(n, 1)
+        self.dirty += n  # one change per key removed, none for an empty keyspace (Redis)
         for key in keys:
             self._touch_watchers(key)
         return n

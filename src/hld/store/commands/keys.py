@@ -297,8 +297,13 @@ def dbsize(c: Any, argv: list[bytes]) -> bytes:
 def _flush(c: Any, argv: list[bytes]) -> bytes:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].upper() not in (b"ASYNC", b"SYNC")):
         raise CommandError(SYNTAX)
-    c.db.flush()
-    c.propagate = [[b"FLUSHALL"]]
+    if c.db.flush() == 0:
+        # Nothing removed, no change counted (rdb_changes_since_last_save stays, as in
+        # Redis), yet replicas and the AOF still get it, as Redis forces: the shell
+        # propagates only writes that moved the change counter, so hand it over here.
+        c.db.propagate([b"FLUSHALL"])
+    else:
+        c.propagate = [[b"FLUSHALL"]]
     return OK
 
 
