@@ -346,6 +346,7 @@ def test_identity_headers_come_from_the_verified_token(client: httpx.Client) -> 
            headers.get("x-auth-method"))
     assert got == ("alice", "reader,writer", "jwt")
     assert headers.get("authorization", "").startswith("Bearer ")
+    assert "content-length" not in headers  # a GET without a body goes up without one
 
 
 def test_deadline_header_is_propagated_and_shrinks(client: httpx.Client) -> None:

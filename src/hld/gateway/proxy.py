@@ -818,9 +818,7 @@ class Exchange:
         self.upstream = None
         self.status = status
         self.response_started = True
-        if conn.closed:  # conn.finished(True) inlined
-            conn.close()
-        else:
+        if not conn.closed:  # conn.finished(True) inlined
             conn.server.release(conn)
         self.response_bytes = len(body)
         client = self.client

@@ -314,11 +314,12 @@ class Gateway:
                f"\r\n{DEADLINE_HEADER}: {deadline_ms}\r\n").encode()
         identity = exchange.identity
         body = exchange.body
-        if identity is None and not body and head.method not in _BODY_METHODS:
+        sized = body or head.method in _BODY_METHODS
+        if identity is None and not sized:
             return start + own + b"\r\n"
         return b"".join((
             start, own, identity.header_block if identity is not None else b"",
-            b"content-length: %d\r\n" % len(body), b"\r\n", body))
+            b"content-length: %d\r\n" % len(body) if sized else b"", b"\r\n", body))
 
     def _request_start(self, exchange: Exchange) -> bytes:
         """The request line (the target rewritten for the route) and the forwarded
