@@ -14,6 +14,13 @@ body was never sent, attempts and the retry budget allow, and the deadline leave
 
 Timeouts of idle, slow-header and slow-body clients are enforced by one sweep per second
 over all connections (``Gateway.sweep``) instead of a timer per request.
+
+Two shortcuts serve the common case of an API behind the gateway, a keep-alive client
+repeating small requests, with the same outcome as the general path: a read that
+repeats, byte for byte, the last read that was one whole request without a body reuses
+that request's head instead of parsing it again (``ClientConnection.data_received``);
+and a whole response with a head seen before is answered in one step
+(``Exchange.on_whole_response``, fed by ``upstream.whole_response``).
 """
 
 from __future__ import annotations
