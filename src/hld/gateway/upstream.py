@@ -196,8 +196,9 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         if self.fresh and exchange is not None and not self.head_request:
             whole = whole_response(data)
-            if whole is not None:
-                self._whole(exchange, *whole)
+            if whole is not None:  # what the parser callbacks would do, in one step
+                self.exchange = None
+                exchange.on_whole_response(self, *whole)
                 return
         try:
             self.parser.feed_data(data)
@@ -229,11 +230,6 @@ class UpstreamConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:  # upstream cannot take the request body fast enough
         pass
-
-    def _whole(self, exchange: Exchange, known: KnownHead, body: bytes) -> None:
-        """What the parser callbacks do for one whole response, in one step."""
-        self.exchange = None
-        exchange.on_whole_response(self, known, body)
 
     def finished(self, reusable: bool) -> None:
         """The exchange is done with this connection: back to the idle pool, or closed."""
