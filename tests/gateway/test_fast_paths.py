@@ -396,6 +396,30 @@ def test_pipelined_requests_answered_whole_and_split_arrive_in_order(
     assert statuses == [200, 404, 201, 200, 200, 200]
 
 
+def test_more_pipelined_requests_than_the_queue_holds_are_all_answered_in_order(
+        gw: GatewayProcess) -> None:
+    paths = [f"/plain/{'ok' if i % 3 else 'created'}{'?split=1' if i % 7 == 0 else ''}"
+             for i in range(40)]
+    with Client(gw) as client:
+        client.send(b"".join(request(p) for p in paths))
+        statuses = [int(client.response()[0][9:12]) for _ in paths]
+    assert statuses == [201 if i % 3 == 0 else 200 for i in range(40)]
+
+
+def test_the_same_request_sent_again_while_the_first_is_in_flight_is_queued_not_skipped(
+        gw: GatewayProcess, app: Upstream) -> None:
+    data = request("/slow?ms=150")
+    before = app.hits("/slow")
+    with Client(gw) as client:
+        for _ in range(3):  # three reads, each the last one again, none waiting
+            client.send(data)
+            time.sleep(0.02)
+        ids = [header_map(client.response()[0])["x-request-id"] for _ in range(3)]
+        client.send(data)  # and once more after all three were answered
+        ids.append(header_map(client.response()[0])["x-request-id"])
+    assert (len(set(ids)), app.hits("/slow") - before) == (4, 4)
+
+
 # -- requests: a repeated read sends upstream what a parsed one sends ------------------
 
 REPEATED_REQUESTS = {
