@@ -720,7 +720,7 @@ def rss_bytes(gw: GatewayProcess) -> int:
     "so 20,000 such connections hold some 2.4 GB per worker"))
 def test_an_idle_connection_keeps_less_than_three_copies_of_its_last_request_head(
         gw: GatewayProcess) -> None:
-    pad_bytes, connections = 24_000, 150
+    pad_bytes, connections = 24_000, 200
     data = request("/plain/ok", "X-Pad: " + "p" * pad_bytes)
     clients = []
     try:
