@@ -633,12 +633,7 @@ def test_a_client_gone_before_its_repeated_request_is_answered_is_logged_as_499(
     assert exchange(gw, request("/slow?ms=1"))[0].startswith(b"HTTP/1.1 200 ")
 
 
-@pytest.mark.parametrize("split", [
-    pytest.param("", marks=pytest.mark.xfail(strict=True, reason=(
-        "Exchange.on_whole_response gives the upstream connection back before the exchange "
-        "finishes, so the pipelined POST is written down it in the same tick, before its "
-        "close is read; llhttp's path releases it after on_response_done"))),
-    "?split=1"])
+@pytest.mark.parametrize("split", ["", "?split=1"])
 def test_a_request_pipelined_behind_an_answer_after_which_the_upstream_closes_is_served(
         gw: GatewayProcess, split: str) -> None:
     # The POST may not be retried: it must not be sent down the connection the
@@ -713,11 +708,6 @@ def rss_bytes(gw: GatewayProcess) -> int:
     return int(line.split()[1]) * 1024
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an idle keep-alive connection keeps its last request head four times over: the raw "
-    "read (ClientConnection.repeat), last_head.headers, forward_block and forward_start "
-    "(measured: 121 KB per idle connection after a 24 KB head, 50 KB before 8228fb2), "
-    "so 20,000 such connections hold some 2.4 GB per worker"))
 def test_an_idle_connection_keeps_less_than_three_copies_of_its_last_request_head(
         gw: GatewayProcess) -> None:
     pad_bytes, connections = 24_000, 200

@@ -29,7 +29,11 @@ PIPELINE_DEPTH_MAX = 16
 UPGRADE_EARLY_BYTES_MAX = 64 * 1024
 # Client connections per worker process; beyond it new connections are closed at once.
 CLIENT_CONNECTIONS_MAX = 20_000
-# Transport write buffer: above HIGH the proxy stops reading from the other side.
+# A connection remembers its last request, to skip parsing it when it comes again, only
+# up to this size: an idle connection must not hold extra copies of a large head.
+REPEAT_BYTES_MAX = 4 * 1024
+# A client's write buffer: above HIGH the proxy stops reading the upstream's response,
+# below LOW it reads on.
 WRITE_BUFFER_HIGH_BYTES = 256 * 1024
 WRITE_BUFFER_LOW_BYTES = 64 * 1024
 

@@ -167,6 +167,8 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment] # uvloop's is no subclass
+        transport.set_write_buffer_limits(  # type: ignore[attr-defined] # a write transport
+            high=limits.WRITE_BUFFER_HIGH_BYTES, low=limits.WRITE_BUFFER_LOW_BYTES)
         peer = transport.get_extra_info("peername")
         self.peer = peer[0] if isinstance(peer, tuple) else "unix"
         self.since = self.gateway.clock()
@@ -223,7 +225,8 @@ class ClientConnection(asyncio.Protocol):
             head = self.last_head
             if (between and self.begun == 1 and not self.receiving and head is not None
                     and head.keep_alive and not head.content_length and not head.chunked
-                    and not head.upgrade and not self.closing):
+                    and not head.upgrade and not self.closing
+                    and len(data) <= limits.REPEAT_BYTES_MAX):
                 self.repeat = data
 
     def pause_writing(self) -> None:
@@ -819,14 +822,13 @@ class Exchange:
             self.on_response_head(status, known.headers, True)
             if body:
                 self.on_response_body(body)
-            conn.finished(self.upstream_reusable)
+            reusable = self.upstream_reusable
             self.on_response_done()
+            conn.finished(reusable)
             return
         self.upstream = None
         self.status = status
         self.response_started = True
-        if not conn.closed:  # conn.finished(True) inlined
-            conn.server.release(conn)
         self.response_bytes = len(body)
         client = self.client
         if client.transport is not None and not client.closing:  # client.write inlined
@@ -836,6 +838,11 @@ class Exchange:
         now = self.gateway.clock()
         self.finish_attempt(True, now)
         self.finish(now=now)
+        # Back to the pool only now, as the parser's path does: finish() may start a
+        # pipelined request, which must not be written down a connection the upstream
+        # may be closing right behind this answer (that close has not been read yet).
+        if not conn.closed:  # conn.finished(True) inlined
+            conn.server.release(conn)
 
     def write_head(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         route = self.route

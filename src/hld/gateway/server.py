@@ -304,8 +304,9 @@ class Gateway:
             start = client.forward_start
         else:
             start = self._request_start(exchange)
-            client.forward_head = head
-            client.forward_start = start
+            if len(start) <= limits.REPEAT_BYTES_MAX:  # no copies of large heads
+                client.forward_head = head
+                client.forward_start = start
         # Whole milliseconds left, rounded down (int() floors a non-negative float).
         deadline_ms = int((exchange.deadline_at - now) * 1000.0)
         if not 0 <= deadline_ms <= _DEADLINE_MS_MAX:
