@@ -648,9 +648,6 @@ def test_a_request_pipelined_behind_an_answer_after_which_the_upstream_closes_is
 # -- HTTP/1.1 rules both paths share -----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "proxy.py _sort_response_headers drops only the fixed hop-by-hop names, not the "
-    "headers an upstream's Connection header nominates (RFC 9110 7.6.1)"))
 @pytest.mark.parametrize("split", ["", "?split=1"])
 def test_response_headers_the_upstream_nominates_in_connection_are_not_relayed(
         gw: GatewayProcess, split: str) -> None:
@@ -658,18 +655,11 @@ def test_response_headers_the_upstream_nominates_in_connection_are_not_relayed(
     assert (body, "x-hop-secret" in header_map(head)) == (b"ok", False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Exchange.write_head tests b'gzip' in Accept-Encoding as a substring, so gzip;q=0 "
-    "(not acceptable, RFC 9110 12.5.3) still gets a gzip body"))
 def test_gzip_refused_with_q_0_is_not_applied(gw: GatewayProcess) -> None:
     head, body = exchange(gw, request("/gz/big", "Accept-Encoding: gzip;q=0, identity"))
     assert (header_map(head).get("content-encoding"), body) == (None, BIG_TEXT)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the connection stays open for an HTTP/1.0 client that asked for keep-alive, but the "
-    "answer does not say Connection: keep-alive, so such a client (ab -k) waits for a "
-    "close that comes only at keepalive_timeout_s"))
 @pytest.mark.parametrize("split", ["", "?split=1"])
 def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(
         gw: GatewayProcess, split: str) -> None:
@@ -682,9 +672,6 @@ def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(
     assert header_map(head).get("connection", "").lower() == "keep-alive"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "after an Upgrade request the upstream declined, ClientConnection.finished closes the "
-    "connection (llhttp parses no more), but the answer does not say Connection: close"))
 @pytest.mark.parametrize("split", ["", "?split=1"])
 def test_a_declined_upgrade_is_answered_with_connection_close_when_the_gateway_closes(
         gw: GatewayProcess, split: str) -> None:

@@ -149,3 +149,15 @@ def test_access_lines_are_json_with_every_outside_string_escaped() -> None:
     assert (second["ts"], second["route"], second["duration_ms"], second["attempts"]) == (
         5.5, None, 2000.0, 3)
     assert not {"subject", "reason"} & second.keys()
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (None, False), (b"", False), (b"gzip", True), (b"GZIP ; q=0.5", True),
+    (b"deflate, gzip;q=1.0", True), (b"gzip;q=0", False), (b"gzip;q=0.000, *", False),
+    (b"identity", False), (b"*", True), (b"*;q=0", False), (b"br, *;q=0.1", True),
+    (b"x-gzip", True), (b"gzip;q=oops", False), (b"gzipped", False),
+])
+def test_accept_encoding_admits_gzip_by_its_q_value(value: bytes | None, expected: bool) -> None:
+    from hld.gateway.http import accepts_gzip
+
+    assert accepts_gzip(value) is expected

@@ -197,9 +197,35 @@ def status_line(status: int) -> bytes:
     return line if line is not None else f"HTTP/1.1 {status} Unknown\r\n".encode()
 
 
+def accepts_gzip(accept_encoding: bytes | None) -> bool:
+    """Whether an Accept-Encoding value admits gzip: listed (or x-gzip) with a q-value
+    above 0, or not listed while ``*`` is (RFC 9110 12.5.3); ``gzip;q=0`` refuses it."""
+    if not accept_encoding:
+        return False
+    wildcard = False
+    for item in accept_encoding.split(b","):
+        coding, _, params = item.partition(b";")
+        coding = coding.strip().lower()
+        quality = 1.0
+        for param in params.split(b";"):
+            name, _, value = param.partition(b"=")
+            if name.strip().lower() == b"q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0  # a malformed weight admits nothing
+        if coding in (b"gzip", b"x-gzip"):
+            return quality > 0.0
+        if coding == b"*":
+            wildcard = quality > 0.0
+    return wildcard
+
+
 def error_response(status: int, message: str, request_id: str, *, close: bool = False,
-                   extra: list[tuple[str, str]] | None = None, head_only: bool = False) -> bytes:
-    """A JSON error the gateway answers itself: ``{"error", "status", "request_id"}``."""
+                   keep_alive: bool = False, extra: list[tuple[str, str]] | None = None,
+                   head_only: bool = False) -> bytes:
+    """A JSON error the gateway answers itself: ``{"error", "status", "request_id"}``;
+    ``close`` or ``keep_alive`` (for an HTTP/1.0 client) add that Connection header."""
     body = json.dumps({"error": message, "status": status, "request_id": request_id}).encode()
     lines = [status_line(status),
              b"content-type: application/json\r\n",
@@ -210,6 +236,8 @@ def error_response(status: int, message: str, request_id: str, *, close: bool = 
         lines.append(f"{name}: {value}\r\n".encode())
     if close:
         lines.append(b"connection: close\r\n")
+    elif keep_alive:
+        lines.append(b"connection: keep-alive\r\n")
     lines.append(b"\r\n")
     if not head_only:
         lines.append(body)

@@ -39,6 +39,7 @@ from hld.gateway.http import (
     HOP_BY_HOP,
     Refusal,
     RequestHead,
+    accepts_gzip,
     check_head,
     error_response,
     status_line,
@@ -62,6 +63,9 @@ _RESPONSE_SPECIAL = {
     b"content-type": _TYPE, b"content-encoding": _ENCODING,
 }
 
+_CLOSE_LINE = b"connection: close\r\n"
+_KEEP_ALIVE_LINE = b"connection: keep-alive\r\n"
+
 # Connection states the sweep looks at.
 HEAD, BODY, BUSY, IDLE = range(4)
 
@@ -83,7 +87,10 @@ def _sort_response_headers(headers: list[tuple[bytes, bytes]]) -> _SortedHead:
     content_type = b""
     encoded = False
     out: list[bytes] = []
+    nominated = _nominated(headers)
     for name, value in headers:
+        if name in nominated:
+            continue
         kind = _RESPONSE_SPECIAL.get(name)  # None for the headers copied as they are
         if kind is not None:
             if kind == _LENGTH:
@@ -100,6 +107,14 @@ def _sort_response_headers(headers: list[tuple[bytes, bytes]]) -> _SortedHead:
                 encoded = True
         out.append(name + b": " + value + b"\r\n")
     return b"".join(out), length, chunked, content_type.lower(), encoded
+
+
+def _nominated(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """Headers a message's Connection header names: they describe that connection only
+    and a proxy drops them with it (RFC 9110 7.6.1)."""
+    names = [token.strip().lower() for name, value in headers if name == b"connection"
+             for token in value.split(b",")]
+    return frozenset(names) - {b"", b"close", b"keep-alive"} if names else frozenset()
 
 
 def _learn_head(known: KnownHead) -> bytes:
@@ -833,8 +848,7 @@ class Exchange:
         client = self.client
         if client.transport is not None and not client.closing:  # client.write inlined
             client.transport.write(b"%bx-request-id: %b\r\n%b\r\n%b" % (
-                forward, self.request_id.encode(),
-                b"" if self.keep_alive else b"connection: close\r\n", body))
+                forward, self.request_id.encode(), self.connection_line(), body))
         now = self.gateway.clock()
         self.finish_attempt(True, now)
         self.finish(now=now)
@@ -861,7 +875,7 @@ class Exchange:
         if (route.gzip and not encoded and not bodyless and content_type.startswith(COMPRESSIBLE)
                 and not content_type.startswith(b"text/event-stream")
                 and (length is None or length >= GZIP_BYTES_MIN)
-                and b"gzip" in (self.head.get(b"accept-encoding") or b"")):
+                and accepts_gzip(self.head.get(b"accept-encoding"))):
             self.compress = zlib.compressobj(6, zlib.DEFLATED, 31)
             length = None
             out.append(b"content-encoding: gzip\r\nvary: accept-encoding\r\n")
@@ -881,8 +895,7 @@ class Exchange:
         else:
             self.keep_alive = False  # HTTP/1.0 without a length: the close ends the body
         out.append(b"x-request-id: " + self.request_id.encode() + b"\r\n")
-        if not self.keep_alive or self.client.closing:
-            out.append(b"connection: close\r\n")
+        out.append(self.connection_line())
         out.append(b"\r\n")
         # Held until the end of this read from the upstream, so that a head and a body
         # that arrived together leave in one write (one syscall per small response).
@@ -985,10 +998,22 @@ class Exchange:
             return
         self.cancel_timer()
         self.status = status
+        line = self.connection_line()
         self.client.write(error_response(status, message, self.request_id or "-",
-                                         close=not self.keep_alive, extra=extra,
+                                         close=line is _CLOSE_LINE,
+                                         keep_alive=line is _KEEP_ALIVE_LINE, extra=extra,
                                          head_only=self.method == b"HEAD"))
         self.finish(reason=message)
+
+    def connection_line(self) -> bytes:
+        """The Connection header of this exchange's answer: ``close`` when the connection
+        ends after it (not kept alive, or after an Upgrade the upstream declined, which
+        llhttp parses nothing after), ``keep-alive`` for an HTTP/1.0 client that asked
+        for it (it would wait for a close otherwise), else none."""
+        client = self.client
+        if not self.keep_alive or client.closing or client.upgrading:
+            return _CLOSE_LINE
+        return _KEEP_ALIVE_LINE if self.head.version == "1.0" else b""
 
     def write_cached(self, cached: Any) -> None:
         status, headers, body, etag = cached
@@ -997,16 +1022,19 @@ class Exchange:
         if etag is not None and inm is not None and etag in [t.strip() for t in inm.split(b",")]:
             self.status = 304
             self.client.write(status_line(304) + b"etag: " + etag + b"\r\nx-cache: hit\r\n"
-                              b"x-request-id: " + self.request_id.encode() + b"\r\n\r\n")
+                              b"x-request-id: " + self.request_id.encode() + b"\r\n"
+                              + self.connection_line() + b"\r\n")
             self.finish()
             return
         out = [status_line(status)]
+        nominated = _nominated(headers)
         for name, value in headers:
-            if name in HOP_BY_HOP or name in (b"content-length", b"x-request-id"):
+            if name in HOP_BY_HOP or name in nominated \
+                    or name in (b"content-length", b"x-request-id"):
                 continue
             out.append(name + b": " + value + b"\r\n")
-        out.append(b"content-length: %d\r\nx-cache: hit\r\nx-request-id: %b\r\n\r\n"
-                   % (len(body), self.request_id.encode()))
+        out.append(b"content-length: %d\r\nx-cache: hit\r\nx-request-id: %b\r\n%b\r\n"
+                   % (len(body), self.request_id.encode(), self.connection_line()))
         if self.method != b"HEAD":
             out.append(body)
         self.client.write(b"".join(out))
