@@ -122,6 +122,35 @@ def test_pooled_connections_idle_too_long_are_closed_not_reused() -> None:
     assert (old.closed, recent.closed, server.idle) == (True, True, [])
 
 
+class _Transport:
+    """The part of a transport the upstream pool touches: reading paused or not."""
+
+    def __init__(self) -> None:
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+def test_a_connection_paused_for_a_slow_client_reads_again_when_pooled() -> None:
+    # A client's buffer can fill while the last bytes of a response are relayed: the
+    # upstream connection, paused then, must not go back to the pool deaf.
+    from hld.gateway.upstream import ServerConnections, UpstreamConnection
+
+    server = ServerConnections("127.0.0.1", 1, clock=lambda: 0.0)
+    conn = UpstreamConnection(server)
+    transport = _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.pause()
+    assert (conn.paused, transport.reading) == (True, False)
+    server.release(conn)
+    assert (conn.paused, transport.reading) == (False, True)
+    assert server.acquire() is conn
+
+
 def test_access_lines_are_json_with_every_outside_string_escaped() -> None:
     import io
     import json

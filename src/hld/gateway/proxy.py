@@ -659,13 +659,8 @@ class Exchange:
         conn = server.acquire()
         if conn is None:
             self.gateway.spawn(self._connect(server))
-            return
-        # send() inlined: most attempts find an idle connection.
-        self.upstream = conn
-        self.upstream_reusable = True
-        conn.send(self, self.gateway.upstream_request(self, now), self.method == b"HEAD")
-        if self.body:
-            self.body_sent = True
+        else:
+            self.send(conn, now)
 
     async def _connect(self, server: Any) -> None:
         try:
@@ -688,6 +683,8 @@ class Exchange:
         conn.send(self, self.gateway.upstream_request(self, now), self.method == b"HEAD")
         if self.body:
             self.body_sent = True
+        if self.client.writing_paused:  # a pipelined request behind a slow reader
+            conn.pause()
 
     def set_timer(self, delay_s: float, callback: Any) -> None:
         self.cancel_timer()
@@ -960,14 +957,12 @@ class Exchange:
         self.finish()
 
     def pause_upstream(self) -> None:
-        conn = self.upstream
-        if conn is not None and conn.transport is not None:
-            conn.transport.pause_reading()
+        if self.upstream is not None:
+            self.upstream.pause()
 
     def resume_upstream(self) -> None:
-        conn = self.upstream
-        if conn is not None and conn.transport is not None:
-            conn.transport.resume_reading()
+        if self.upstream is not None:
+            self.upstream.resume()
 
     def on_client_lost(self) -> None:
         if self.done:

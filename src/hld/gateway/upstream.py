@@ -180,6 +180,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.fresh = True  # the parser is between messages (whole_response may run)
         self.reset_parser = False
         self.upgraded = False
+        self.paused = False  # reading paused while the client's write buffer is full
         # The client connection this one is spliced to after a 101 (uvloop caches the
         # protocol's bound methods, so the splice is a branch, not a method swap).
         self.tunnel: ClientConnection | None = None
@@ -299,6 +300,17 @@ class UpstreamConnection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(data)
 
+    def pause(self) -> None:
+        """Stop reading the response: the client cannot take it as fast."""
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
     def detach(self) -> None:
         """The exchange gave up on this connection (timeout, client gone): close it."""
         self.exchange = None
@@ -358,6 +370,8 @@ class ServerConnections:
         return protocol
 
     def release(self, conn: UpstreamConnection) -> None:
+        if conn.paused:  # its client filled up just as the response ended
+            conn.resume()
         if len(self.idle) < limits.UPSTREAM_IDLE_PER_BACKEND_MAX:
             conn.idle_since = self.clock()
             self.idle.append(conn)
