@@ -38,3 +38,22 @@ def require(binary: str) -> str:
             pytest.fail(f"{binary} is not installed; .ci/run should install it")
         pytest.skip(f"{binary} is not installed")
     return path
+
+
+def read_http_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One whole HTTP/1.1 response framed by Content-Length: its head and its body (the
+    two may arrive in separate reads, or together)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, body
+        body += chunk
+    assert len(body) == length, "one response at a time"
+    return head, body

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.app.conftest import Chirp, bearer, poll, signup
+from tests.support import read_http_response
 
 pytestmark = pytest.mark.blackbox
 
@@ -197,24 +198,7 @@ def test_an_idle_keep_alive_connection_outlives_uvicorns_default_5_s(
         for pause_s in (0.0, 6.0):
             time.sleep(pause_s)
             sock.sendall(request)
-            head, body = _read_response(sock)
+            head, body = read_http_response(sock)
             assert head.startswith(b"HTTP/1.1 200"), head[:100]
             assert b'"status":"ok"' in body
 
-
-def _read_response(sock: socket.socket) -> tuple[bytes, bytes]:
-    """One whole response framed by Content-Length (the head and the body may arrive in
-    separate reads; reading one recv per request left a body for the next request)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, body
-        body += chunk
-    return head, body

@@ -30,6 +30,7 @@ from tests.gateway.conftest import (
     start,
 )
 from tests.gateway.upstream_app import ws_frame
+from tests.support import read_http_response
 
 pytestmark = pytest.mark.blackbox
 
@@ -145,24 +146,6 @@ def test_keep_alive_serves_many_requests_on_one_client_and_one_upstream_connecti
     assert len(conns) == 1
 
 
-def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
-    """One response framed by Content-Length: its head and its body."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:")))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        assert chunk, body
-        body += chunk
-    assert len(body) == length, "one response at a time"
-    return head, body
-
-
 def test_the_same_request_sent_again_is_answered_again_with_its_own_ids(
         gw: GatewayProcess) -> None:
     # Reads repeating the last whole request byte for byte skip the parser.
@@ -171,7 +154,7 @@ def test_the_same_request_sent_again_is_answered_again_with_its_own_ids(
     with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
         for _ in range(4):
             sock.sendall(request)
-            head, body = read_response(sock)
+            head, body = read_http_response(sock)
             assert head.startswith(b"HTTP/1.1 200 ")
             echo = json.loads(body)
             assert (echo["method"], echo["target"], echo["headers"]["x-seen"]) == (
@@ -187,11 +170,11 @@ def test_a_repeated_read_inside_an_unfinished_request_is_parsed_as_part_of_it(
     first = b"GET /echo/first HTTP/1.1\r\nHost: x\r\n\r\n"
     with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as sock:
         sock.sendall(first)
-        assert json.loads(read_response(sock)[1])["target"] == "/echo/first"
+        assert json.loads(read_http_response(sock)[1])["target"] == "/echo/first"
         sock.sendall(b"GET /echo/second HTTP/1.1\r\nX-Pad: ")
         time.sleep(0.1)  # two reads, most likely; one read must give the same answer
         sock.sendall(first)  # the same bytes as the last whole request, but mid-head now
-        echo = json.loads(read_response(sock)[1])
+        echo = json.loads(read_http_response(sock)[1])
     assert echo["target"] == "/echo/second"
     assert echo["headers"]["x-pad"] == "GET /echo/first HTTP/1.1"
 
