@@ -190,3 +190,13 @@ def test_accept_encoding_admits_gzip_by_its_q_value(value: bytes | None, expecte
     from hld.gateway.http import accepts_gzip
 
     assert accepts_gzip(value) is expected
+
+
+def test_whole_response_does_not_remember_large_heads() -> None:
+    from hld.gateway import limits, upstream
+
+    pad = b"x" * limits.KNOWN_HEAD_BYTES_MAX
+    head = b"HTTP/1.1 200 OK\r\nX-Pad: " + pad + b"\r\nContent-Length: 2\r\n\r\n"
+    before = dict(upstream._WHOLE_HEADS)  # the table of known heads
+    assert upstream.whole_response(head + b"ok") is None  # the parser's path answers it
+    assert before == upstream._WHOLE_HEADS

@@ -32,6 +32,10 @@ CLIENT_CONNECTIONS_MAX = 20_000
 # A connection remembers its last request, to skip parsing it when it comes again, only
 # up to this size: an idle connection must not hold extra copies of a large head.
 REPEAT_BYTES_MAX = 4 * 1024
+# Response heads up to this size are remembered for the one-step path (at most
+# upstream.WHOLE_HEADS_MAX of them, with what the proxy derives from each); larger ones
+# always go through the parser.
+KNOWN_HEAD_BYTES_MAX = 4 * 1024
 # A client's write buffer: above HIGH the proxy stops reading the upstream's response,
 # below LOW it reads on.
 WRITE_BUFFER_HIGH_BYTES = 256 * 1024

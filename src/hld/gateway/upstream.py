@@ -122,7 +122,7 @@ def whole_response(data: bytes) -> tuple[KnownHead, bytes] | None:
     """The head and the body when ``data`` is exactly one complete response whose head
     is a known plain one (see the module docstring); else None."""
     end = data.find(b"\r\n\r\n")
-    if end < 0:
+    if not 0 <= end <= limits.KNOWN_HEAD_BYTES_MAX:  # large heads are not remembered
         return None
     head = data[:end]
     try:
