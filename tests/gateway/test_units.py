@@ -161,13 +161,17 @@ def test_access_lines_are_json_with_every_outside_string_escaped() -> None:
     stream = io.StringIO()
     gateway = Gateway(simple("127.0.0.1:0", ["http://127.0.0.1:9"]), log=stream, worker=3)
     path = '/a"b\\c/\u00e9\x01?q=\u2603'.encode()
-    gateway.log_buffer.append((1764300000.000042, "0123456789abcdef", "00-" + "1" * 32 + "-"
-                               + "2" * 16 + "-01", "::1", b"GET", path, 'r"oute', 200, 17,
-                               0.0012345, 1, "sub\n\"ject", "why \\ not"))
-    gateway.log_buffer.append((5.5, "id", "tp", "127.0.0.1", b"POST", b"/", None, 502, 0,
-                               2.0, 3, None, ""))
+    details = ("::1", b"GET", path, 'r"oute', 200, 17, 1, "sub\n\"ject", "why \\ not")
+    trace = "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+    gateway.log_buffer.append((1764300000.000042, "0123456789abcdef", trace, 0.0012345,
+                               details))
+    gateway.log_buffer.append((5.5, "id", "tp", 2.0,
+                               ("127.0.0.1", b"POST", b"/", None, 502, 0, 3, None, "")))
+    gateway.log_buffer.append((6.0, "id2", "tp2", 0.5, details))  # a remembered fragment
     gateway.flush_log()
-    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    first, second, third = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert third == {**first, "ts": 6.0, "request_id": "id2", "traceparent": "tp2",
+                     "duration_ms": 500.0}
     assert first == {
         "ts": 1764300000.000042, "level": "info", "event": "request",
         "component": "gateway", "worker": 3, "request_id": "0123456789abcdef",

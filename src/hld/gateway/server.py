@@ -62,6 +62,7 @@ ACCESS_LOG_BUFFER_BYTES = 64 * 1024
 # while one is formatted wait for it (512 made the p99 of `hld bench gateway`'s
 # policies run 1.4x that of 64: 10.8 ms against 7.8).
 ACCESS_LOG_PENDING_MAX = 64
+ACCESS_FRAGMENTS_MAX = 1024  # remembered access-line fragments (cleared when full)
 
 
 class RouteRuntime:
@@ -107,6 +108,11 @@ class Gateway:
         self.log_stream = log if log is not None else sys.stdout
         # Formatted lines (str) and access records not yet formatted (tuple), in order.
         self.log_buffer: list[str | tuple[Any, ...]] = []
+        # See _access_line: the constant start of an access line after its time, and
+        # the fragments after the duration by the details they were made from.
+        self.access_prefix = (f'"level":"info","event":"request","component":"gateway",'
+                              f'"worker":{worker},')
+        self.access_fragments: dict[tuple[Any, ...], str] = {}
         self.log_bytes = 0
         # Set by start(), inside the worker's running loop; --check builds a Gateway with
         # no loop at all (asking for one there fails after an earlier asyncio.run()).
@@ -389,30 +395,45 @@ class Gateway:
         """The JSON line of one access record, written out by hand: the document
         ``json.dumps`` would write, at a fraction of the cost.
 
-        Strings from outside (path, route, subject, reason) go through json's own
-        escaper. The request and trace ids, the peer address and the method need none:
-        they are generated hex or passed ``_REQUEST_ID``/``_TRACEPARENT``, an address from
-        the socket, a method from llhttp's table. Times print as fixed-point decimals
-        from integer microseconds (rounding and printing floats was the dearest part).
+        What varies with every request (time, ids, duration) is formatted each time;
+        the rest of the line is a function of the record's ``details`` tuple, which
+        repeats (the same client asking the same path with the same outcome), and is
+        kept in a bounded table. Times print as fixed-point decimals from integer
+        microseconds (rounding and printing floats was the dearest part). The request
+        and trace ids need no JSON escape: they are generated hex or passed
+        ``_REQUEST_ID``/``_TRACEPARENT``.
         """
-        (wall_s, request_id, traceparent, peer, method, target, route, status, size,
-         duration_s, attempts, subject, reason) = entry
-        quote = encode_basestring_ascii
+        wall_s, request_id, traceparent, duration_s, details = entry
+        fragment = self.access_fragments.get(details)
+        if fragment is None:
+            fragment = self._access_fragment(details)
         wall_us = round(wall_s * 1e6)
         duration_us = max(0, round(duration_s * 1e6))
-        line = (f'{{"ts":{wall_us // 1_000_000}.{wall_us % 1_000_000:06d},"level":"info",'
-                f'"event":"request","component":"gateway","worker":{self.worker},'
-                f'"request_id":"{request_id}","traceparent":"{traceparent}",'
-                f'"client":"{peer}","method":"{method.decode()}",'
-                f'"path":{quote(target.decode("latin-1")[:512])},'
-                f'"route":{"null" if route is None else quote(route)},"status":{status},'
-                f'"bytes":{size},"duration_ms":{duration_us // 1000}.{duration_us % 1000:03d},'
-                f'"attempts":{attempts}')
+        return (f'{{"ts":{wall_us // 1_000_000}.{wall_us % 1_000_000:06d},'
+                f'{self.access_prefix}"request_id":"{request_id}",'
+                f'"traceparent":"{traceparent}",'
+                f'"duration_ms":{duration_us // 1000}.{duration_us % 1000:03d},{fragment}}}\n')
+
+    def _access_fragment(self, details: tuple[Any, ...]) -> str:
+        """The part of an access line after the duration, remembered by its details.
+        Strings from outside (path, route, subject, reason) go through json's own
+        escaper; the peer (an address from the socket) and the method (from llhttp's
+        table) need none."""
+        peer, method, target, route, status, size, attempts, subject, reason = details
+        quote = encode_basestring_ascii
+        fragment = (f'"client":"{peer}","method":"{method.decode()}",'
+                    f'"path":{quote(target.decode("latin-1")[:512])},'
+                    f'"route":{"null" if route is None else quote(route)},"status":{status},'
+                    f'"bytes":{size},"attempts":{attempts}')
         if subject is not None:
-            line += f',"subject":{quote(subject)}'
+            fragment += f',"subject":{quote(subject)}'
         if reason:
-            line += f',"reason":{quote(reason)}'
-        return line + "}\n"
+            fragment += f',"reason":{quote(reason)}'
+        fragments = self.access_fragments
+        if len(fragments) >= ACCESS_FRAGMENTS_MAX:
+            fragments.clear()
+        fragments[details] = fragment
+        return fragment
 
     def access_log(self, exchange: Exchange, status: int, reason: str,
                    duration_s: float) -> None:
@@ -420,11 +441,10 @@ class Gateway:
         route = exchange.route
         identity = exchange.identity
         buffer = self.log_buffer
-        buffer.append((self.wall(), exchange.request_id, exchange.traceparent,
-                       exchange.client.peer, exchange.method, exchange.head.target,
-                       route.name if route else None, status, exchange.response_bytes,
-                       duration_s, exchange.attempts,
-                       identity.subject if identity is not None else None, reason))
+        buffer.append((self.wall(), exchange.request_id, exchange.traceparent, duration_s, (
+            exchange.client.peer, exchange.method, exchange.head.target,
+            route.name if route else None, status, exchange.response_bytes,
+            exchange.attempts, identity.subject if identity is not None else None, reason)))
         if len(buffer) > ACCESS_LOG_PENDING_MAX:
             self.flush_log()
 
