@@ -480,13 +480,14 @@ class Exchange:
         gateway = self.gateway
         head = self.head
         if head.request_id is None and head.traceparent is None:
-            # Gateway.ids_for's common case inlined: one draw, 64 bits of request id,
-            # 128 of trace id and 64 of span id.
+            # The common case, the client sent neither: one draw for 64 bits of request
+            # id, 128 of trace id and 64 of span id.
             bits = f"{gateway.ids.getrandbits(256):064x}"
             self.request_id = bits[:16]
             self.traceparent = f"00-{bits[16:48]}-{bits[48:]}-01"
         else:
-            self.request_id, self.traceparent = gateway.ids_for(head)
+            self.request_id = gateway.request_id_for(head)
+            self.traceparent = gateway.traceparent_for(head)
         client = self.client
         if head is client.routed_head:  # the same head again: the same route
             route = client.routed

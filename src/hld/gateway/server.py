@@ -251,15 +251,6 @@ class Gateway:
                 return route
         return None
 
-    def ids_for(self, head: RequestHead) -> tuple[str, str]:
-        """The request id and traceparent for a request, from one random draw when the
-        client sent neither (the common case): 64 bits of request id, 128 of trace id
-        and 64 of span id."""
-        if head.request_id is None and head.traceparent is None:
-            bits = f"{self.ids.getrandbits(256):064x}"
-            return bits[:16], f"00-{bits[16:48]}-{bits[48:]}-01"
-        return self.request_id_for(head), self.traceparent_for(head)
-
     def new_request_id(self) -> str:
         return f"{self.ids.getrandbits(64):016x}"
 
